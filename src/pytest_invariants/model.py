@@ -1,0 +1,282 @@
+"""Plain values that flow through the tool: load -> evidence -> classify -> report.
+
+Everything here is a frozen dataclass or an enum. Nothing in this module
+touches pytest, the file system or the user's code, so every later stage can
+be tested with plain values.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "SEVERITIES",
+    "DoubleKind",
+    "DoubleRecord",
+    "GatePolicy",
+    "Invariant",
+    "InvariantSet",
+    "Link",
+    "LinkKind",
+    "Location",
+    "MockCall",
+    "ObjectRef",
+    "Outcome",
+    "Problem",
+    "ScopeEntry",
+    "ScopeKind",
+    "Severity",
+    "Status",
+    "TestEvidence",
+    "under",
+]
+
+
+class Severity(str, enum.Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Return 0 for the most severe level, 3 for the least."""
+        return list(Severity).index(self)
+
+
+SEVERITIES = tuple(s.value for s in Severity)
+
+
+class Status(str, enum.Enum):
+    """Invariant status (SPEC section 5), worst first."""
+
+    FAILING = "failing"
+    UNVERIFIED = "unverified"
+    INCIDENTAL = "incidental"
+    CLAIMED = "claimed"
+    MOCK_ONLY = "mock-only"
+    VERIFIED = "verified"
+    PROVEN = "proven"
+
+    @property
+    def rank(self) -> int:
+        """Return 0 for the worst status."""
+        return list(Status).index(self)
+
+
+class LinkKind(str, enum.Enum):
+    """How one test relates to one invariant (SPEC section 4)."""
+
+    MOCK_BASED = "mock-based"
+    REAL = "real"
+    CLAIMED = "claimed"
+    INCIDENTAL = "incidental"
+
+
+class Outcome(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
+    DESELECTED = "deselected"
+    CRASHED = "crashed"  # an xdist worker died while running the test
+
+
+class ScopeKind(str, enum.Enum):
+    QUALNAME = "qualname"  # module:Qual.name
+    MODULE = "module"  # dotted.module
+    FILE = "file"  # path/relative/to/rootdir.py
+
+
+class DoubleKind(str, enum.Enum):
+    DOUBLE = "double"  # replaces behaviour: spoils
+    CONFIG = "config"  # plain data or an environment variable: shown, never spoils
+    SPY = "spy"  # calls through to the real object: shown, never spoils
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file; `line` and `col` are 1-based, 0 when unknown."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.path
+        if not self.col:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the user's input, with how to fix it."""
+
+    location: Location
+    what: str
+    fix: str = ""
+    invariant_id: str | None = None
+
+    def render(self) -> str:
+        """Return `file:line:col: [ID] what (fix)` on one line."""
+        who = f" [{self.invariant_id}]" if self.invariant_id else ""
+        fix = f" -- {self.fix}" if self.fix else ""
+        return f"{self.location}:{who} {self.what}{fix}"
+
+
+def under(name: str, prefix: str) -> bool:
+    """Return True when dotted `name` equals `prefix` or is a dotted descendant of it."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
+@dataclass(frozen=True)
+class ScopeEntry:
+    """One `code:` entry, resolved statically.
+
+    `dotted` is the entry as a dotted name (`shop.billing.charge_order`) when it
+    has one; a file outside the import path has none. `lines` is the inclusive
+    (first, last) line range of the definition, or None for a whole file/module.
+    `executable` lists the statement lines a test can run (import-time lines of
+    a module, such as `def` and `class` headers, are not among them).
+    `reads` holds the module-level names the scope code reads, as dotted names.
+    """
+
+    raw: str
+    kind: ScopeKind
+    file: str  # relative to the rootdir, POSIX separators
+    dotted: str | None
+    lines: tuple[int, int] | None
+    executable: frozenset[int] = frozenset()
+    reads: frozenset[str] = frozenset()
+    location: Location = Location("")
+
+    def contains_line(self, line: int) -> bool:
+        """Return True when `line` of `file` lies inside this entry."""
+        return self.lines is None or self.lines[0] <= line <= self.lines[1]
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """For each severity, the statuses that fail the run."""
+
+    fail_on: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not any(self.fail_on.values())
+
+
+@dataclass(frozen=True)
+class Invariant:
+    id: str
+    title: str
+    why: str
+    owner: str
+    severity: Severity
+    code: tuple[ScopeEntry, ...] = ()
+    must_be_real: tuple[str, ...] = ()
+    allow_doubles: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    links: dict[str, str] = field(default_factory=dict)
+    lifecycle: str = "active"  # active | deprecated (the file's `status:` key)
+    reviewed: str | None = None
+    prove_threshold: float | None = None
+    location: Location = Location("")
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.code)
+
+
+@dataclass(frozen=True)
+class InvariantSet:
+    """Every invariant of every file, with the gate policy and the files read."""
+
+    invariants: tuple[Invariant, ...]
+    files: tuple[str, ...] = ()
+    gate: GatePolicy = GatePolicy()
+    fingerprint: str = ""
+
+    def by_id(self) -> dict[str, Invariant]:
+        return {inv.id: inv for inv in self.invariants}
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Where a replaced object was defined, so identity survives serialisation."""
+
+    module: str | None
+    qualname: str | None
+    file: str | None  # relative to the rootdir when inside it
+    line: int | None
+    type: str = ""  # 'function', 'class', 'module', 'MagicMock', 'int', ...
+
+    @property
+    def dotted(self) -> str | None:
+        if self.module and self.qualname:
+            return f"{self.module}.{self.qualname}"
+        return self.module if self.type == "module" else None
+
+
+@dataclass(frozen=True)
+class DoubleRecord:
+    """One replacement made while a test ran."""
+
+    target: str  # dotted name, `env:NAME`, or a boundary such as `http`
+    kind: DoubleKind
+    replacement: str  # what replaced it, in words: 'MagicMock', 'function fake_charge'
+    via: str  # 'unittest.mock.patch', 'monkeypatch.setattr', 'responses', ...
+    where: str  # 'tests/test_pay.py:31'
+    original: ObjectRef | None = None
+
+
+@dataclass(frozen=True)
+class MockCall:
+    """A Mock called from a frame inside some scope file."""
+
+    mock: str  # the mock's name, e.g. 'gateway.charge'
+    caller_file: str  # relative to the rootdir
+    caller_line: int
+    target: str | None = None  # the patch target when the mock was patched in
+
+
+@dataclass(frozen=True)
+class TestEvidence:
+    """Everything observed while one test ran (setup, call and teardown)."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: Outcome
+    claims: tuple[str, ...] = ()  # invariant ids claimed by marker or glob
+    glob_claims: tuple[str, ...] = ()  # the subset claimed only through `tests:` globs
+    executed: dict[str, frozenset[int]] = field(default_factory=dict)  # file -> lines
+    doubles: tuple[DoubleRecord, ...] = ()
+    mock_calls: tuple[MockCall, ...] = ()
+    duration: float = 0.0
+    location: Location = Location("")
+    observation_warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One test's relation to one invariant, with the evidence in words."""
+
+    nodeid: str
+    kind: LinkKind
+    outcome: Outcome
+    detail: str | None = None  # 'mocked-out' | 'against-doubles' for mock-based links
+    evidence: tuple[str, ...] = ()
+    unscoped: bool = False
+    executed: dict[str, frozenset[int]] = field(default_factory=dict)
+
+    @property
+    def is_evidence(self) -> bool:
+        """Only plainly passed tests count towards a status."""
+        return self.outcome is Outcome.PASSED
