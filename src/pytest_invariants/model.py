@@ -16,12 +16,15 @@ __all__ = [
     "DoubleRecord",
     "GatePolicy",
     "Invariant",
+    "InvariantResult",
     "InvariantSet",
     "Link",
     "LinkKind",
     "Location",
     "MockCall",
     "ObjectRef",
+    "RunInfo",
+    "RunResults",
     "Outcome",
     "Problem",
     "ScopeEntry",
@@ -280,3 +283,48 @@ class Link:
     def is_evidence(self) -> bool:
         """Only plainly passed tests count towards a status."""
         return self.outcome is Outcome.PASSED
+
+
+@dataclass(frozen=True)
+class InvariantResult:
+    """The verdict on one invariant, with every link that led to it."""
+
+    invariant: Invariant
+    status: Status
+    links: tuple[Link, ...] = ()
+    scope_coverage: float | None = None  # None when the invariant has no scope
+    real_lines: dict[str, frozenset[int]] = field(default_factory=dict)
+    double_lines: dict[str, frozenset[int]] = field(default_factory=dict)  # only under doubles
+    at_risk: bool = False
+    at_risk_because: tuple[str, ...] = ()
+    partial: bool = False
+    partial_because: tuple[str, ...] = ()  # node ids of claiming tests that did not run
+    suggested_tests: tuple[str, ...] = ()
+    suspect: bool = False
+    proof: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about the run that produced a set of results."""
+
+    rootdir: str = ""
+    tool_version: str = ""
+    python: str = ""
+    recorder: str = ""  # 'sys.monitoring' | 'probes' | '' (no scope to observe)
+    started: str = ""
+    finished: str = ""
+    complete: bool = True  # False when the run was interrupted
+    partial: bool = False  # some claiming tests did not run
+    args: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """Everything one `pytest --invariants` run found: the input of every report."""
+
+    invariant_set: InvariantSet
+    invariants: tuple[InvariantResult, ...]
+    tests: tuple[TestEvidence, ...]
+    info: RunInfo = RunInfo()

@@ -1,0 +1,1 @@
+"""Built-in detectors for third-party test doubles (see docs/plugins.md)."""

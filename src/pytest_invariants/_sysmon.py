@@ -1,0 +1,132 @@
+"""Record scope lines with a ``sys.monitoring`` tool of our own (Python 3.12+).
+
+LINE events are enabled only as local events on the scope's code objects. The
+callback records the hit and returns ``DISABLE``, so each line costs one call
+per test; ``restart_events()`` at every test start re-arms them, which keeps
+the data exact per test (a line run again by a later test counts again).
+Measured at 1.04x on 3.12 (FIELD-NOTES.md), against 3-4x for coverage
+contexts, with the same (test, line) pairs.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterable
+from typing import Any, Final
+
+from pytest_invariants.tracing import SYSMON, ScopeRecorder, code_tree
+
+__all__ = ["TOOL_IDS", "TOOL_NAME", "SysMonRecorder", "free_tool_id"]
+
+TOOL_NAME: Final = "pytest-invariants"
+# 0 debugger, 1 coverage, 2 profiler, 5 optimizer by convention: the unnamed
+# ids 3 and 4 first, then the least likely of the named ones to be in use.
+TOOL_IDS: Final = (3, 4, 5, 2)
+
+# typeshed only declares sys.monitoring for 3.12+, and mypy checks this
+# package as 3.10; reach it dynamically rather than scatter ignores.
+_mon: Any = getattr(sys, "monitoring", None)
+
+
+def free_tool_id() -> int | None:
+    """Return the first candidate tool id nobody uses, or None."""
+    if _mon is None:
+        return None
+    return next((tid for tid in TOOL_IDS if _mon.get_tool(tid) is None), None)
+
+
+class SysMonRecorder(ScopeRecorder):
+    """Observe the scope's code objects through local LINE events."""
+
+    name = SYSMON
+
+    def __init__(self, files: Iterable[str]) -> None:
+        super().__init__(files)
+        self._tool: int | None = None
+        # Code objects compare by value (two identical functions are ==):
+        # key by id() and hold the objects so the ids stay valid.
+        self._codes: dict[int, types.CodeType] = {}
+        self._hits: set[tuple[str, int]] = set()
+        self._tests = 0
+
+    def start(self) -> None:
+        """Claim a tool id, enable LINE events on the scope code, hook imports."""
+        if self._started:
+            return
+        if not self._claim_tool():
+            raise RuntimeError(f"no free sys.monitoring tool id among {TOOL_IDS}")
+        super().start()
+
+    def begin_test(self) -> None:
+        """Forget earlier hits and re-arm every disabled LINE event."""
+        self._tests += 1
+        self._check_tool()
+        self._hits.clear()
+        _mon.restart_events()
+
+    def end_test(self) -> dict[str, frozenset[int]]:
+        """Return file -> lines executed since `begin_test`."""
+        self._check_tool()
+        hits = list(self._hits)
+        self._hits.clear()
+        located = ((self.scope_file(filename), line) for filename, line in hits)
+        return self._by_statement((file, line) for file, line in located if file is not None)
+
+    def stop(self) -> None:
+        """Disable our events, unregister the callback and free the tool id."""
+        if self._tool is not None and _mon.get_tool(self._tool) == TOOL_NAME:
+            for code in self._codes.values():
+                _mon.set_local_events(self._tool, code, 0)
+            _mon.register_callback(self._tool, _mon.events.LINE, None)
+            _mon.free_tool_id(self._tool)
+        self._tool = None
+        self._codes.clear()
+        self._hits.clear()
+        super().stop()
+
+    def _claim_tool(self) -> bool:
+        tool = free_tool_id()
+        if tool is None:
+            return False
+        try:
+            _mon.use_tool_id(tool, TOOL_NAME)
+        except ValueError:  # taken between the check and the claim
+            return False
+        self._tool = tool
+        add = self._hits.add
+        disable = _mon.DISABLE
+
+        def on_line(code: types.CodeType, line: int) -> Any:
+            add((code.co_filename, line))
+            return disable
+
+        _mon.register_callback(tool, _mon.events.LINE, on_line)
+        return True
+
+    def _check_tool(self) -> None:
+        """Notice our tool id freed or taken by someone else; re-arm on a fresh id."""
+        if self._tool is not None:
+            if _mon.get_tool(self._tool) == TOOL_NAME:
+                return
+            holder = _mon.get_tool(self._tool)
+            self.note(
+                f"sys.monitoring tool id {self._tool} was freed or taken (now {holder!r}) "
+                f"by the end of test {self._tests}: lines of that test may be missing"
+            )
+            self._tool = None
+        # Without a tool nothing is recorded; try again at every check.
+        if self._claim_tool():
+            for code in self._codes.values():
+                _mon.set_local_events(self._tool, code, _mon.events.LINE)
+
+    def _instrument(self, functions: dict[str, list[types.FunctionType]]) -> None:
+        if self._tool is None:
+            return
+        line = _mon.events.LINE
+        for funcs in functions.values():
+            for func in funcs:
+                for code in code_tree(func.__code__):
+                    if id(code) not in self._codes:
+                        self._codes[id(code)] = code
+                        _mon.set_local_events(self._tool, code, line)

@@ -1,0 +1,83 @@
+"""Which tests claim which invariants (SPEC section 2): markers and `tests:` globs."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .model import Invariant, Location, Problem
+
+__all__ = ["ItemClaims", "claims_of", "marker_ids"]
+
+MARKER = "invariant"
+MARKER_HELP = (
+    "invariant(*ids): this test verifies the named invariants (pytest-invariants); "
+    "the ids come from the invariants file"
+)
+
+
+@dataclass(frozen=True)
+class ItemClaims:
+    ids: tuple[str, ...]  # every claimed id, markers first, in order
+    by_glob: tuple[str, ...]  # ids claimed only through a `tests:` glob
+    unknown: tuple[Problem, ...]  # marker ids that name no invariant
+
+
+def marker_ids(item: pytest.Item) -> list[str]:
+    """Return the ids named by `invariant` markers on the test, its class and its module."""
+    ids: list[str] = []
+    for mark in item.iter_markers(MARKER):
+        ids.extend(str(arg) for arg in mark.args)
+        ids.extend(str(v) for v in mark.kwargs.get("ids", ()))
+    return list(dict.fromkeys(ids))
+
+
+def _item_location(item: pytest.Item, rootdir: Path) -> Location:
+    path, lineno, _ = item.reportinfo()
+    line = (lineno or 0) + 1
+    obj = getattr(item, "obj", None)
+    try:
+        # The decorator line is where the reader wrote the marker.
+        line = inspect.getsourcelines(obj)[1] if obj is not None else line
+    except (OSError, TypeError):
+        pass
+    try:
+        rel = Path(path).resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        rel = str(path)
+    return Location(rel, line)
+
+
+def _glob_ids(nodeid: str, invariants: Iterable[Invariant]) -> list[str]:
+    return [
+        inv.id for inv in invariants if any(fnmatch.fnmatchcase(nodeid, g) for g in inv.tests)
+    ]
+
+
+def claims_of(item: pytest.Item, invariants: Sequence[Invariant], rootdir: Path) -> ItemClaims:
+    """Return what one collected test claims, and the unknown ids its markers name."""
+    known = {inv.id for inv in invariants}
+    marked = marker_ids(item)
+    unknown = []
+    for iid in marked:
+        if iid in known:
+            continue
+        near = difflib.get_close_matches(iid, sorted(known), n=3)
+        fix = f"did you mean {', '.join(near)}?" if near else "add it to the invariants file"
+        unknown.append(
+            Problem(
+                _item_location(item, rootdir),
+                f"test {item.nodeid} claims unknown invariant {iid!r}",
+                fix,
+                iid,
+            )
+        )
+    globbed = [iid for iid in _glob_ids(item.nodeid, invariants) if iid not in marked]
+    ids = [iid for iid in marked if iid in known] + globbed
+    return ItemClaims(tuple(ids), tuple(globbed), tuple(unknown))

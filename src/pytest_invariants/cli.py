@@ -1,0 +1,253 @@
+"""The `invariants` command: work on invariant files and saved results without pytest.
+
+Every subcommand is `name_main(args) -> int`; `main(argv)` never lets a
+traceback reach the user for bad input: errors print one located line and
+return 2 (usage, unreadable input) or 1 (problems found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .gate import EXIT_GATE_FAILED, PolicyError, evaluate, merge_policies, parse_policy
+from .graph import FORMATS, build_graph, export
+from .model import Outcome, RunResults, TestEvidence
+from .results import ResultsError, read_results, write_atomically, write_results
+from .status import classify
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A message for the user; main() prints it and returns EXIT_USAGE."""
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        write_atomically(Path(output), text)
+        print(f"invariants: wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _read(path: str) -> RunResults:
+    try:
+        return read_results(Path(path))
+    except ResultsError as exc:
+        raise CliError(str(exc)) from None
+
+
+# -- check / schema -------------------------------------------------------------
+
+
+def check_main(args: argparse.Namespace) -> int:
+    """Validate the invariants files; print every problem with its location."""
+    from .loading import LoadError, discover, format_problems, load_invariants
+    from .scopes import default_search_path
+
+    rootdir = Path(args.rootdir).resolve()
+    try:
+        paths = [Path(p) for p in args.paths] or discover(rootdir)
+    except LoadError as exc:
+        print(format_problems(exc.problems), file=sys.stderr)
+        return EXIT_PROBLEMS
+    if not paths:
+        raise CliError(f"no invariants file found under {rootdir} (invariants/ or invariants.yaml)")
+    invariant_set, problems = load_invariants(paths, rootdir, default_search_path(rootdir))
+    if invariant_set is None or problems:
+        print(format_problems(problems), file=sys.stderr)
+        return EXIT_PROBLEMS
+    suspects = _suspects(invariant_set, rootdir)
+    for iid in sorted(suspects):
+        print(f"{iid}: suspect -- its meaning or scope code changed since `invariants review`")
+    count = len(invariant_set.invariants)
+    print(f"invariants: {count} invariant(s) in {len(paths)} file(s) are valid")
+    return EXIT_PROBLEMS if suspects and args.fail_on_suspect else EXIT_OK
+
+
+def _suspects(invariant_set: object, rootdir: Path) -> set[str]:
+    try:
+        from .fingerprint import suspect_ids
+    except ImportError:  # pragma: no cover - optional during development
+        return set()
+    return set(suspect_ids(invariant_set, rootdir))  # type: ignore[arg-type]
+
+
+def schema_main(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of the invariants file (or of the results file)."""
+    name = "results.schema.json" if args.results else "invariants.schema.json"
+    text = resources.files("pytest_invariants").joinpath("schemas", name).read_text("utf-8")
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+# -- gate / report / graph ----------------------------------------------------------
+
+
+def gate_main(args: argparse.Namespace) -> int:
+    """Apply a gate policy to saved results; exit 7 when it fails."""
+    results = _read(args.results)
+    try:
+        override = parse_policy(args.policy) if args.policy else None
+    except PolicyError as exc:
+        raise CliError(str(exc)) from None
+    policy = merge_policies(results.invariant_set.gate, override)
+    if policy.is_empty():
+        print("invariants gate: no policy (give --policy or a gate: section); nothing is gated")
+        return EXIT_OK
+    violations = evaluate(results.invariants, policy)
+    if not results.info.complete:
+        print("invariants gate: these results come from an incomplete run")
+    if results.info.partial:
+        print("invariants gate: the run was partial: some claiming tests did not run")
+    for violation in violations:
+        print(f"  {violation.render()}")
+    if violations:
+        print(f"invariants gate failed: {len(violations)} violation(s) (exit {EXIT_GATE_FAILED})")
+        return EXIT_GATE_FAILED
+    print(f"invariants gate passed: {len(results.invariants)} invariant(s) checked")
+    return EXIT_OK
+
+
+def report_main(args: argparse.Namespace) -> int:
+    """Render reports from saved results."""
+    from .output import write_reports
+
+    results = _read(args.results)
+    if not (args.html or args.md or args.sarif):
+        raise CliError("report: name at least one of --html PATH, --md PATH, --sarif PATH")
+    policy = merge_policies(results.invariant_set.gate, None)
+    violations = None if policy.is_empty() else evaluate(results.invariants, policy)
+    paths = {fmt: Path(p) if p else None for fmt, p in
+             (("html", args.html), ("md", args.md), ("sarif", args.sarif))}
+    for path in write_reports(results, violations, paths):
+        print(f"invariants: wrote {path}")
+    return EXIT_OK
+
+
+def graph_main(args: argparse.Namespace) -> int:
+    """Export the graph of saved results."""
+    results = _read(args.results)
+    _emit(export(build_graph(results), args.format), args.output)
+    return EXIT_OK
+
+
+# -- combine ------------------------------------------------------------------------
+
+
+def _merge_tests(shards: Sequence[RunResults]) -> list[TestEvidence]:
+    """Merge per-test evidence: a test that ran in some shard beats a deselected copy."""
+    merged: dict[str, TestEvidence] = {}
+    for shard in shards:
+        for ev in shard.tests:
+            known = merged.get(ev.nodeid)
+            if known is None or known.outcome is Outcome.DESELECTED:
+                merged[ev.nodeid] = ev
+    return list(merged.values())
+
+
+def combine_main(args: argparse.Namespace) -> int:
+    """Merge shard results into one, recomputing every status from the merged evidence."""
+    shards = [_read(path) for path in args.shards]
+    first = shards[0]
+    for path, shard in zip(args.shards[1:], shards[1:]):
+        if shard.invariant_set.fingerprint != first.invariant_set.fingerprint:
+            raise CliError(f"{path}: made from other invariant files than {args.shards[0]}; "
+                           "re-run every shard on the same commit")
+        if shard.info.tool_version != first.info.tool_version:
+            raise CliError(f"{path}: made by pytest-invariants {shard.info.tool_version}, "
+                           f"{args.shards[0]} by {first.info.tool_version}")
+    tests = _merge_tests(shards)
+    suspect = {r.invariant.id for s in shards for r in s.invariants if r.suspect}
+    verdicts = classify(first.invariant_set, tests, suspect=suspect)
+    info = replace(first.info, complete=all(s.info.complete for s in shards),
+                   partial=any(r.partial for r in verdicts), args=("combine", *args.shards))
+    write_results(RunResults(first.invariant_set, verdicts, tuple(tests), info), Path(args.output))
+    print(f"invariants: combined {len(shards)} shard(s), {len(tests)} test(s) into {args.output}")
+    return EXIT_OK
+
+
+# -- wiring --------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invariants", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pytest-invariants {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="validate the invariants files")
+    check.add_argument("paths", nargs="*", help="files to check (default: discovered)")
+    check.add_argument("--rootdir", default=".", help="project root (default: .)")
+    check.add_argument("--fail-on-suspect", action="store_true",
+                       help="exit 1 when an invariant needs review")
+    check.set_defaults(func=check_main)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the invariants file")
+    schema.add_argument("--results", action="store_true", help="the results file's schema instead")
+    schema.set_defaults(func=schema_main)
+
+    gate = sub.add_parser("gate", help="apply a gate policy to saved results")
+    gate.add_argument("results", help="results JSON (.invariants/results.json)")
+    gate.add_argument("--policy", help="e.g. 'critical:mock-only,unverified;high:unverified'")
+    gate.set_defaults(func=gate_main)
+
+    report = sub.add_parser("report", help="render reports from saved results")
+    report.add_argument("results")
+    report.add_argument("--html", metavar="PATH")
+    report.add_argument("--md", metavar="PATH")
+    report.add_argument("--sarif", metavar="PATH")
+    report.set_defaults(func=report_main)
+
+    graph = sub.add_parser("graph", help="export the graph of saved results")
+    graph.add_argument("results")
+    graph.add_argument("--format", choices=FORMATS, default="json")
+    graph.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
+    graph.set_defaults(func=graph_main)
+
+    combine = sub.add_parser("combine", help="merge results from CI shards")
+    combine.add_argument("shards", nargs="+", metavar="SHARD.json")
+    combine.add_argument("-o", "--output", required=True, metavar="RESULTS.json")
+    combine.set_defaults(func=combine_main)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from . import cli_review
+    except ImportError:  # pragma: no cover - during development only
+        return
+    cli_review.add_diff_parser(sub)
+    cli_review.add_review_parser(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `invariants` command; return its exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"invariants {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("invariants: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,173 @@
+"""Decide how one test relates to one invariant (SPEC section 4).
+
+Pure functions over plain values: an Invariant and the TestEvidence of one
+test go in, a Link (or None) comes out. One small function per spoiling rule,
+so each rule can be read, tested and argued about on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .model import (
+    DoubleKind,
+    DoubleRecord,
+    Invariant,
+    Link,
+    LinkKind,
+    MockCall,
+    ObjectRef,
+    ScopeEntry,
+    TestEvidence,
+    under,
+)
+
+__all__ = ["link_for", "mocked_out", "scope_lines_run", "spoilers"]
+
+MOCKED_OUT = "mocked-out"
+AGAINST_DOUBLES = "against-doubles"
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Return True when one dotted name equals or contains the other."""
+    return under(a, b) or under(b, a)
+
+
+def _names_of(double: DoubleRecord) -> list[str]:
+    """Return the dotted names a double stands for: its target and what it replaced."""
+    names = [double.target]
+    original = double.original.dotted if double.original else None
+    if original and original != double.target:
+        names.append(original)
+    return names
+
+
+def _allowed(names: Iterable[str], inv: Invariant) -> bool:
+    return any(under(name, allowed) for name in names for allowed in inv.allow_doubles)
+
+
+def _defined_in(ref: ObjectRef | None, entry: ScopeEntry) -> bool:
+    """Return True when the replaced object is a function or class defined inside `entry`."""
+    if ref is None or ref.file is None or ref.file != entry.file or ref.type == "module":
+        return False
+    return entry.lines is None or (ref.line is not None and entry.contains_line(ref.line))
+
+
+def mocked_out(double: DoubleRecord, inv: Invariant) -> bool:
+    """Rule (a): the double's target, or the object it replaced, lies inside the scope."""
+    for entry in inv.code:
+        if entry.dotted and under(double.target, entry.dotted):
+            return True
+        if _defined_in(double.original, entry):
+            return True
+    return False
+
+
+def _replaces_a_read(double: DoubleRecord, inv: Invariant) -> bool:
+    """Rule (b), second half: the double replaced a module-level name the scope reads."""
+    names = _names_of(double)
+    return any(_overlaps(name, read) for entry in inv.code for read in entry.reads for name in names)
+
+
+def _must_be_real(double: DoubleRecord, inv: Invariant) -> bool:
+    """Rule (c): the double's target is under one of the invariant's must_be_real names."""
+    return any(under(name, real) for name in _names_of(double) for real in inv.must_be_real)
+
+
+def _call_in_scope(call: MockCall, inv: Invariant) -> bool:
+    return any(
+        call.caller_file == entry.file and entry.contains_line(call.caller_line)
+        for entry in inv.code
+    )
+
+
+def _describe_double(double: DoubleRecord) -> str:
+    replaced = f" (the real {double.original.dotted})" if double.original and double.original.dotted and double.original.dotted != double.target else ""
+    return f"{double.via} replaced {double.target}{replaced} with {double.replacement} at {double.where}"
+
+
+def _double_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]]:
+    for double in ev.doubles:
+        if double.kind is not DoubleKind.DOUBLE or _allowed(_names_of(double), inv):
+            continue
+        words = _describe_double(double)
+        if not inv.scoped:
+            yield AGAINST_DOUBLES, words
+        elif mocked_out(double, inv):
+            yield MOCKED_OUT, f"{words}: that is the invariant's own code"
+        elif _must_be_real(double, inv):
+            yield AGAINST_DOUBLES, f"{words}: it is listed in must_be_real"
+        elif _replaces_a_read(double, inv):
+            yield AGAINST_DOUBLES, f"{words}: the scope code reads it"
+
+
+def _call_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]]:
+    for call in ev.mock_calls:
+        if call.target and _allowed([call.target], inv):
+            continue
+        if _call_in_scope(call, inv):
+            how = f"patched in as {call.target}" if call.target else "passed in by the test"
+            yield AGAINST_DOUBLES, (
+                f"mock {call.mock} ({how}) was called from {call.caller_file}:{call.caller_line}"
+            )
+
+
+def spoilers(inv: Invariant, ev: TestEvidence) -> list[tuple[str, str]]:
+    """Return (detail, evidence) for every double that spoils `ev` as evidence for `inv`."""
+    found = list(_double_spoilers(inv, ev))
+    if inv.scoped:
+        found.extend(_call_spoilers(inv, ev))
+    return list(dict.fromkeys(found))
+
+
+def scope_lines_run(inv: Invariant, ev: TestEvidence) -> dict[str, frozenset[int]]:
+    """Return, per scope file, the lines of the invariant's scope that ran during the test."""
+    ran: dict[str, set[int]] = {}
+    for entry in inv.code:
+        lines = ev.executed.get(entry.file)
+        if not lines:
+            continue
+        hit = {line for line in lines if entry.contains_line(line)}
+        if hit:
+            ran.setdefault(entry.file, set()).update(hit)
+    return {path: frozenset(lines) for path, lines in ran.items()}
+
+
+def _count(lines: dict[str, frozenset[int]]) -> int:
+    return sum(len(v) for v in lines.values())
+
+
+def link_for(inv: Invariant, ev: TestEvidence) -> Link | None:
+    """Return the link between one test and one invariant, or None when there is none."""
+    claims = inv.id in ev.claims
+    ran = scope_lines_run(inv, ev)
+    if not claims and not ran:
+        return None
+    spoiled = spoilers(inv, ev)
+    how = "claims it through a `tests:` glob" if inv.id in ev.glob_claims else "claims it"
+    ran_words = f"ran {_count(ran)} scope line(s)" if ran else "ran none of its scope"
+    evidence = tuple(words for _, words in spoiled)
+    if not claims:
+        kind = LinkKind.INCIDENTAL
+        detail = spoiled[0][0] if spoiled else None
+        evidence = (f"does not claim it but {ran_words}", *evidence)
+    elif spoiled:
+        kind, detail = LinkKind.MOCK_BASED, spoiled[0][0]
+        evidence = (f"{how}; {ran_words}", *evidence)
+    elif inv.scoped and not ran:
+        kind, detail = LinkKind.CLAIMED, None
+        evidence = (f"{how} but {ran_words}",)
+    else:
+        kind, detail = LinkKind.REAL, None
+        evidence = (f"{how}; {ran_words} with no test double in the way",)
+        if not inv.scoped:
+            evidence = (f"{how}; no scope, so execution was not checked; no test double active",)
+    return Link(
+        nodeid=ev.nodeid,
+        kind=kind,
+        outcome=ev.outcome,
+        detail=detail,
+        evidence=evidence,
+        unscoped=not inv.scoped,
+        executed=ran,
+    )

@@ -1,0 +1,137 @@
+"""Gather one test's evidence where the test runs (in the main process or an xdist worker).
+
+Owns the line recorder and the double observer, starts and stops them around
+each test, and turns what they saw into a JSON-ready evidence dict. That dict
+travels on the teardown report, which is how xdist brings it to the controller.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .doubles import DoubleObserver
+from .model import DoubleKind, DoubleRecord, InvariantSet, Outcome, TestEvidence
+from .results import evidence_to_dict
+from .tracing import LineRecorder, make_recorder
+
+__all__ = ["DetectorReporter", "EvidenceGatherer", "scope_files"]
+
+
+def scope_files(invariant_set: InvariantSet, rootdir: Path) -> dict[str, str]:
+    """Return {absolute real path: rootdir-relative path} for every scope file."""
+    files: dict[str, str] = {}
+    for inv in invariant_set.invariants:
+        for entry in inv.code:
+            files[os.path.realpath(rootdir / entry.file)] = entry.file
+    return files
+
+
+_NOT_TEST_CODE = (os.sep + "site-packages" + os.sep, os.sep + "_pytest" + os.sep, "pluggy")
+
+
+def _test_code_location(rootdir: Path) -> str:
+    """Return `path:line` of the innermost frame in the project's own code."""
+    root = str(rootdir)
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(root) and not any(part in path for part in _NOT_TEST_CODE):
+            return f"{os.path.relpath(path, root)}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
+
+
+class DetectorReporter:
+    """The `reporter` handed to detector plugins (hookspecs.DoubleReporter)."""
+
+    def __init__(self, observer: DoubleObserver, rootdir: Path) -> None:
+        self._observer = observer
+        self._rootdir = rootdir
+        self._active: dict[object, list[DoubleRecord]] = {}
+
+    def activated(
+        self, target: str, replacement: str, via: str, *, where: str | None = None, key: object = None
+    ) -> None:
+        record = DoubleRecord(
+            target=target,
+            kind=DoubleKind.DOUBLE,
+            replacement=replacement,
+            via=via,
+            where=where or _test_code_location(self._rootdir),
+        )
+        self._active.setdefault(key if key is not None else record, []).append(record)
+        self._observer.add_external(record, active=True)
+
+    def deactivated(self, key: object) -> None:
+        for record in self._active.pop(key, []):
+            self._observer.add_external(record, active=False)
+
+
+class EvidenceGatherer:
+    """Start, stop and read the observers around each test."""
+
+    def __init__(self, invariant_set: InvariantSet, rootdir: Path) -> None:
+        self._rootdir = rootdir
+        self._files = scope_files(invariant_set, rootdir)
+        self._doubles = DoubleObserver(rootdir, list(self._files))
+        self._recorder: LineRecorder | None = None
+        self._started = 0.0
+        self.reporter = DetectorReporter(self._doubles, rootdir)
+
+    @property
+    def recorder_name(self) -> str:
+        return self._recorder.name if self._recorder else ""
+
+    def install(self) -> None:
+        """Hook the double libraries; called once per process before any test."""
+        self._doubles.install()
+
+    def start_tracing(self) -> None:
+        """Instrument the scope code; called after collection imported it."""
+        if self._files and self._recorder is None:
+            self._recorder = make_recorder(list(self._files))
+            self._recorder.start()
+
+    def uninstall(self) -> None:
+        """Remove every hook and instrument, restoring what was there."""
+        if self._recorder is not None:
+            self._recorder.stop()
+            self._recorder = None
+        self._doubles.uninstall()
+
+    def begin_test(self, nodeid: str) -> None:
+        self._started = time.perf_counter()
+        if self._recorder is not None:
+            self._recorder.begin_test()
+        self._doubles.begin_test(nodeid)
+
+    def _relative(self, executed: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
+        out: dict[str, set[int]] = {}
+        for path, lines in executed.items():
+            rel = self._files.get(os.path.realpath(path))
+            if rel is not None and lines:
+                out.setdefault(rel, set()).update(lines)
+        return {path: frozenset(lines) for path, lines in out.items()}
+
+    def end_test(self, nodeid: str, claims: Sequence[str], glob_claims: Sequence[str]) -> dict[str, Any]:
+        """Stop observing the current test and return its evidence as a JSON-ready dict."""
+        executed = self._recorder.end_test() if self._recorder is not None else {}
+        warnings = tuple(self._recorder.problems()) if self._recorder is not None else ()
+        doubles, calls = self._doubles.end_test()
+        evidence = TestEvidence(
+            nodeid=nodeid,
+            outcome=Outcome.PASSED,  # the receiving side sets the real outcome from the reports
+            claims=tuple(claims),
+            glob_claims=tuple(glob_claims),
+            executed=self._relative(executed),
+            doubles=doubles,
+            mock_calls=calls,
+            duration=time.perf_counter() - self._started,
+            observation_warnings=warnings,
+        )
+        return evidence_to_dict(evidence)

@@ -1,0 +1,387 @@
+"""The HTML report: one self-contained file a product owner can read in a minute.
+
+Like coverage.py's html.py, the data is first turned into plain view dataclasses
+(`PageView`, `RowView`, `DetailView`...), then one jinja2 template with
+autoescape renders them. No CDN, no font, no request: CSS and JS are inline,
+and a Content-Security-Policy allows only our own script (by its hash), so even
+a title that slipped through escaping could not run code.
+
+Stays fast at 1,000 invariants x 10,000 tests: the table is one row per
+invariant filtered in plain JS over an embedded JSON array, and each detail
+section sits in an inert <template> that is put into the page only when opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup
+
+from ..gate import Violation
+from ..model import (
+    SEVERITIES,
+    InvariantResult,
+    LinkKind,
+    RunResults,
+    ScopeEntry,
+    TestEvidence,
+)
+from ..results import write_atomically
+from . import (
+    STATUS_MEANING,
+    STATUSES,
+    by_severity,
+    by_status,
+    flag_words,
+    flags,
+    reason,
+    violations_by_id,
+)
+from .svg import STATUS_COLOR, draw_graph, neighbourhood, status_chart
+
+__all__ = [
+    "CodeLine",
+    "CodeView",
+    "DetailView",
+    "HrefView",
+    "MutantView",
+    "PageView",
+    "ProofView",
+    "RowView",
+    "TestView",
+    "build_page",
+    "render",
+    "render_to",
+]
+
+# A scope entry longer than this shows its first lines only, with a count of the rest.
+MAX_CODE_LINES = 400
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One row of the invariants table (also sent to the page's JS as a JSON array)."""
+
+    index: int
+    id: str
+    title: str
+    status: str
+    severity: str
+    owner: str
+    coverage: float | None
+    flags: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    @property
+    def coverage_text(self) -> str:
+        return "—" if self.coverage is None else f"{self.coverage:.0%}"
+
+    def as_json(self) -> list[object]:
+        return [self.id, self.title, self.status, STATUSES.index(self.status), self.severity,
+                SEVERITIES.index(self.severity), self.owner, self.coverage,
+                " ".join(self.flags), " ".join(self.tags)]
+
+
+@dataclass(frozen=True)
+class HrefView:
+    label: str
+    text: str
+    href: str | None  # None when the target is not http(s) or relative: shown, not linked
+
+
+@dataclass(frozen=True)
+class TestView:
+    nodeid: str
+    kind: str
+    detail: str | None
+    outcome: str
+    evidence: tuple[str, ...]
+    counts: bool  # a plainly passed test: evidence for the status
+
+
+@dataclass(frozen=True)
+class CodeLine:
+    number: int
+    text: str
+    mark: str  # real | doubles | never | none (not executable)
+
+
+@dataclass(frozen=True)
+class CodeView:
+    entry: str
+    file: str
+    span: str
+    note: str  # why the source is missing, or that it was cut
+    lines: tuple[CodeLine, ...]
+
+
+@dataclass(frozen=True)
+class MutantView:
+    id: str
+    status: str
+    diff: str
+    killed_by: str
+
+
+@dataclass(frozen=True)
+class ProofView:
+    score: str
+    total: int
+    survivors: tuple[MutantView, ...]
+
+
+@dataclass(frozen=True)
+class DetailView:
+    row: RowView
+    why: str
+    lifecycle: str
+    reason: str
+    meaning: str
+    flag_words: tuple[str, ...]
+    gate_reasons: tuple[str, ...]
+    location: str
+    links: tuple[HrefView, ...]
+    scope: tuple[str, ...]
+    must_be_real: tuple[str, ...]
+    allow_doubles: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    tests: tuple[TestView, ...]
+    suggested: tuple[str, ...]
+    proof: ProofView | None
+    code: tuple[CodeView, ...]
+    graph: Markup
+
+
+@dataclass(frozen=True)
+class PageView:
+    title: str
+    info: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...]
+    total: int
+    tests: int
+    counts: dict[str, int]
+    matrix: dict[str, dict[str, int]]
+    chart: Markup
+    gate: tuple[str, ...] | None  # None: no policy; empty: passed
+    gate_count: int
+    rows: tuple[RowView, ...]
+    details: tuple[DetailView, ...]
+    owners: tuple[str, ...]
+
+
+# -- building the views ---------------------------------------------------------
+
+
+def safe_href(target: str) -> str | None:
+    """Return `target` when it is an http(s) URL or a relative reference, else None."""
+    text = target.strip()
+    if not text or any(ord(ch) < 32 for ch in text):
+        return None
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return text
+    if parts.scheme or text.startswith(("//", "\\")) or ":" in text.split("/")[0]:
+        return None
+    return text
+
+
+def _row(index: int, res: InvariantResult) -> RowView:
+    inv = res.invariant
+    return RowView(index, inv.id, inv.title, res.status.value, inv.severity.value, inv.owner,
+                   res.scope_coverage, tuple(flags(res)), inv.tags)
+
+
+def _tests(res: InvariantResult) -> tuple[TestView, ...]:
+    order = {LinkKind.REAL: 0, LinkKind.MOCK_BASED: 1, LinkKind.CLAIMED: 2, LinkKind.INCIDENTAL: 3}
+    links = sorted(res.links, key=lambda link: (order[link.kind], link.nodeid))
+    return tuple(TestView(link.nodeid, link.kind.value, link.detail, link.outcome.value,
+                          link.evidence, link.is_evidence) for link in links)
+
+
+def _mutant(data: object) -> MutantView | None:
+    if not isinstance(data, Mapping):
+        return None
+    killed = data.get("killed_by") or ""
+    killed_by = ", ".join(map(str, killed)) if isinstance(killed, list) else str(killed)
+    return MutantView(str(data.get("id", "")), str(data.get("status", "")),
+                      str(data.get("diff", "")), killed_by)
+
+
+def _proof(proof: Mapping[str, object] | None) -> ProofView | None:
+    if not proof:
+        return None
+    raw = proof.get("mutants")
+    mutants = [m for m in map(_mutant, raw if isinstance(raw, list) else []) if m]
+    survivors = tuple(m for m in mutants if m.status not in ("killed", "timeout"))
+    score = proof.get("score")
+    score_text = f"{score:.0%}" if isinstance(score, (int, float)) else str(score or "—")
+    return ProofView(score_text, len(mutants), survivors)
+
+
+class SourceReader:
+    """Read scope source files at report time, once each, only inside the rootdir."""
+
+    def __init__(self, rootdir: str) -> None:
+        self._root = Path(rootdir).resolve() if rootdir else None
+        self._cache: dict[str, list[str] | str] = {}
+
+    def lines(self, file: str) -> list[str] | str:
+        """Return the file's lines, or a sentence saying why they cannot be shown."""
+        if file not in self._cache:
+            self._cache[file] = self._read(file)
+        return self._cache[file]
+
+    def _read(self, file: str) -> list[str] | str:
+        if self._root is None:
+            return "source not shown: the results do not name the rootdir"
+        path = (self._root / file).resolve()
+        if not path.is_relative_to(self._root):
+            return f"source not shown: {file} lies outside the rootdir"
+        try:
+            return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return f"source not available: {path} cannot be read at report time"
+
+
+def _mark(number: int, file: str, res: InvariantResult, entry: ScopeEntry) -> str:
+    if number in res.real_lines.get(file, frozenset()):
+        return "real"
+    if number in res.double_lines.get(file, frozenset()):
+        return "doubles"
+    return "never" if number in entry.executable else "none"
+
+
+def _code(entry: ScopeEntry, res: InvariantResult, reader: SourceReader) -> CodeView:
+    span = f"lines {entry.lines[0]}–{entry.lines[1]}" if entry.lines else "whole file"
+    source = reader.lines(entry.file)
+    if isinstance(source, str):
+        return CodeView(entry.raw, entry.file, span, source, ())
+    first, last = entry.lines or (1, len(source))
+    last = min(last, len(source))
+    note = "" if entry.lines is None or entry.lines[1] <= len(source) else \
+        "the file is shorter than at run time: it changed since"
+    shown = range(first, min(last, first + MAX_CODE_LINES - 1) + 1)
+    if last - first + 1 > MAX_CODE_LINES:
+        note = f"showing the first {MAX_CODE_LINES} of {last - first + 1} lines"
+    lines = tuple(CodeLine(n, source[n - 1], _mark(n, entry.file, res, entry)) for n in shown)
+    return CodeView(entry.raw, entry.file, span, note, lines)
+
+
+@dataclass(frozen=True)
+class _Context:
+    by_id: Mapping[str, InvariantResult]
+    dependents: Mapping[str, list[str]]
+    tests: Mapping[str, TestEvidence]
+    gate: Mapping[str, list[Violation]]
+    reader: SourceReader
+
+
+def _detail(row: RowView, res: InvariantResult, ctx: _Context) -> DetailView:
+    inv = res.invariant
+    nodes, edges = neighbourhood(res, ctx.by_id, ctx.dependents.get(inv.id, []), ctx.tests)
+    return DetailView(
+        row=row, why=inv.why, lifecycle=inv.lifecycle, reason=reason(res),
+        meaning=STATUS_MEANING[res.status.value], flag_words=tuple(flag_words(res)),
+        gate_reasons=tuple(v.reason for v in ctx.gate.get(inv.id, [])),
+        location=str(inv.location),
+        links=tuple(HrefView(k, v, safe_href(v)) for k, v in inv.links.items()),
+        scope=tuple(e.raw for e in inv.code), must_be_real=inv.must_be_real,
+        allow_doubles=inv.allow_doubles, depends_on=inv.depends_on, tests=_tests(res),
+        suggested=res.suggested_tests, proof=_proof(res.proof),
+        code=tuple(_code(entry, res, ctx.reader) for entry in inv.code),
+        graph=draw_graph(nodes, edges, f"graph around {inv.id}"),
+    )
+
+
+def _dependents(results: Sequence[InvariantResult]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for res in results:
+        for dep in res.invariant.depends_on:
+            found.setdefault(dep, []).append(res.invariant.id)
+    return found
+
+
+def _info(results: RunResults) -> tuple[tuple[str, str], ...]:
+    info = results.info
+    pairs = [("rootdir", info.rootdir), ("python", info.python), ("recorder", info.recorder),
+             ("started", info.started), ("finished", info.finished),
+             ("pytest-invariants", info.tool_version),
+             ("invariants files", ", ".join(results.invariant_set.files))]
+    if info.partial:
+        pairs.append(("partial run", "some claiming tests did not run"))
+    if not info.complete:
+        pairs.append(("interrupted", "the run did not finish: results are incomplete"))
+    return tuple((k, v) for k, v in pairs if v)
+
+
+def build_page(results: RunResults, violations: Sequence[Violation] | None) -> PageView:
+    """Turn results and the gate's verdict into the plain views the template renders."""
+    items = results.invariants
+    gate = violations_by_id(violations)
+    ctx = _Context({r.invariant.id: r for r in items}, _dependents(items),
+                   {t.nodeid: t for t in results.tests}, gate, SourceReader(results.info.rootdir))
+    rows = tuple(_row(i, res) for i, res in enumerate(items))
+    counts = by_status(items)
+    return PageView(
+        title="pytest-invariants report", info=_info(results), warnings=results.info.warnings,
+        total=len(items), tests=len(results.tests), counts=counts, matrix=by_severity(items),
+        chart=status_chart(counts),
+        gate=None if violations is None else tuple(v.render() for v in violations),
+        gate_count=len(gate), rows=rows,
+        details=tuple(_detail(row, res, ctx) for row, res in zip(rows, items, strict=True)),
+        owners=tuple(sorted({r.owner for r in rows})),
+    )
+
+
+# -- rendering ------------------------------------------------------------------
+
+
+def json_for_script(data: object) -> Markup:
+    """Return JSON safe inside <script type="application/json">: no `<`, `>` or `&` in it."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, code)
+    return Markup(text)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,  # every user string is escaped unless we say otherwise
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _csp_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def render(results: RunResults, violations: Sequence[Violation] | None) -> str:
+    """Return the HTML report as one self-contained document."""
+    page = build_page(results, violations)
+    script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
+    style = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        page=page, statuses=STATUSES, severities=SEVERITIES, meaning=STATUS_MEANING,
+        colors=STATUS_COLOR, script=Markup(script), style=Markup(style),
+        script_hash=_csp_hash(script),
+        rows_json=json_for_script([row.as_json() for row in page.rows]),
+    )
+
+
+def render_to(path: Path | str, results: RunResults, violations: Sequence[Violation] | None) -> None:
+    """Write the HTML report to `path` atomically (readers never see half a file)."""
+    write_atomically(Path(path), render(results, violations))

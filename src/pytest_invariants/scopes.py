@@ -1,0 +1,860 @@
+"""Resolve `code:` entries to source lines without importing anything.
+
+An entry is `module:Qual.name`, `dotted.module` or `path/to/file.py`. The
+module's file is found the way the import system would find it, one package
+level at a time with `PathFinder` and explicit paths, so no `__init__.py` ever
+runs (importing a package to look inside it would run the user's code, and
+`importlib.util.find_spec` imports parent packages). The file is then read
+with `ast`: a qualname names the definition bound at run time, the last one
+in its namespace, so `@overload` stubs and earlier redefinitions are skipped.
+
+For each entry this module also works out which lines a test can execute
+(statements inside function bodies: class bodies and module-level code run at
+import) and which module-level names the code reads, so a double that
+replaces such a name can be recognised later.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import difflib
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec, PathFinder
+from importlib.util import decode_source
+from pathlib import Path
+from typing import Final, TypeAlias
+
+from .model import Location, Problem, ScopeEntry, ScopeKind
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    # pytest itself depends on tomli before 3.11; mypy may not have its stubs.
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+__all__ = [
+    "ScopeResolver",
+    "default_search_path",
+    "find_module_source",
+    "module_name_for_file",
+    "resolve_scope",
+]
+
+SearchPath: TypeAlias = "Sequence[str | Path]"
+_FunctionNode: TypeAlias = "ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda"
+_DefNode: TypeAlias = "ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef"
+_SCOPE_FORMS: Final = (
+    "write `module:Qual.name`, `dotted.module` or `path/to/file.py` (relative to the rootdir)"
+)
+
+
+# --------------------------------------------------------------------------
+# Finding source files
+
+
+def find_module_source(dotted: str, search_path: SearchPath) -> Path | None:
+    """Return the source file of module `dotted` on `search_path`, or None.
+
+    A package gives its `__init__.py`; a namespace package, a compiled module
+    or a module outside `search_path` gives None. Nothing is imported.
+    """
+    spec = _find_spec(dotted, [os.fspath(p) for p in search_path])
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    origin = Path(spec.origin)
+    return origin if origin.is_file() else None
+
+
+def _find_spec(dotted: str, locations: list[str]) -> ModuleSpec | None:
+    """Find `dotted` one level at a time, never running a parent package."""
+    parts = dotted.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    spec: ModuleSpec | None = None
+    for depth in range(1, len(parts) + 1):
+        if spec is not None:
+            if spec.submodule_search_locations is None:
+                return None  # a plain module has no submodules
+            locations = list(spec.submodule_search_locations)
+        spec = PathFinder.find_spec(".".join(parts[:depth]), locations)
+        if spec is None:
+            return None
+    return spec
+
+
+def module_name_for_file(path: Path, search_path: SearchPath) -> str | None:
+    """Return the dotted name under which `path` is imported, or None.
+
+    The most specific search-path folder wins (`src/shop/ledger.py` is
+    `shop.ledger`, not `src.shop.ledger`), and the name must lead back to the
+    same file, so a shadowed file has no name.
+    """
+    target = path.resolve()
+    folders = sorted({Path(p).resolve() for p in search_path}, key=lambda p: -len(p.parts))
+    for folder in folders:
+        name = _dotted_below(target, folder)
+        if name and _same_file(find_module_source(name, search_path), target):
+            return name
+    return None
+
+
+def _dotted_below(target: Path, folder: Path) -> str | None:
+    try:
+        relative = target.relative_to(folder)
+    except ValueError:
+        return None
+    if relative.suffix != ".py":
+        return None
+    parts = [*relative.parent.parts, relative.stem]
+    if parts[-1] == "__init__":
+        parts.pop()
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None
+    return ".".join(parts)
+
+
+def _same_file(found: Path | None, target: Path) -> bool:
+    return found is not None and found.resolve() == target
+
+
+def default_search_path(rootdir: Path) -> list[Path]:
+    """Return the import roots used outside pytest: ini `pythonpath`, rootdir, src, sys.path.
+
+    `pythonpath` comes from the first pytest configuration file at `rootdir`
+    that holds pytest settings, in pytest's own order of precedence.
+    """
+    entries = [rootdir / entry for entry in _ini_pythonpath(rootdir)]
+    entries += [rootdir, rootdir / "src"]
+    entries += [Path(entry) if entry else Path.cwd() for entry in sys.path]
+    unique: dict[Path, None] = {}
+    for entry in entries:
+        unique.setdefault(entry, None)
+    return list(unique)
+
+
+def _ini_pythonpath(rootdir: Path) -> list[str]:
+    """Read `pythonpath` from pytest's configuration file at `rootdir`."""
+    readers = (
+        ("pytest.toml", _toml_setting, ("pytest",)),
+        (".pytest.toml", _toml_setting, ("pytest",)),
+        ("pytest.ini", _ini_setting, ("pytest",)),
+        (".pytest.ini", _ini_setting, ("pytest",)),
+        ("pyproject.toml", _toml_setting, ("tool", "pytest")),
+        ("tox.ini", _ini_setting, ("pytest",)),
+        ("setup.cfg", _ini_setting, ("tool:pytest",)),
+    )
+    for name, reader, section in readers:
+        path = rootdir / name
+        if path.is_file():
+            found = reader(path, section)
+            if found is not None:
+                return found
+    return []
+
+
+def _ini_setting(path: Path, section: tuple[str, ...]) -> list[str] | None:
+    """Return `pythonpath` of an INI section; None when the file has no such section."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError, OSError):
+        return None
+    if not parser.has_section(section[0]):
+        # pytest.ini is pytest's file even without a [pytest] section.
+        return [] if path.name in ("pytest.ini", ".pytest.ini") else None
+    return _split_paths(parser.get(section[0], "pythonpath", fallback=""))
+
+
+def _toml_setting(path: Path, section: tuple[str, ...]) -> list[str] | None:
+    """Return `pythonpath` of a TOML table (`[tool.pytest]` or its `ini_options`)."""
+    try:
+        document: object = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return None
+    for key in section:
+        document = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        return [] if path.name.endswith("pytest.toml") else None
+    options = document.get("ini_options", document)
+    value = options.get("pythonpath", []) if isinstance(options, dict) else []
+    if isinstance(value, str):
+        return _split_paths(value)
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _split_paths(value: str) -> list[str]:
+    try:
+        return shlex.split(value)
+    except ValueError:  # unbalanced quotes: fall back to whitespace, as a user would
+        return value.split()
+
+
+# --------------------------------------------------------------------------
+# One parsed source file
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A module-level name read inside a function, with the attributes taken from it."""
+
+    line: int
+    name: str
+    chain: tuple[str, ...]
+
+
+@dataclass
+class _Source:
+    """A parsed Python file and what was learned from it, computed once."""
+
+    path: Path
+    module: str | None
+    text: str
+    tree: ast.Module
+    definitions: dict[str, _DefNode] = field(default_factory=dict)
+    statements: frozenset[int] = frozenset()  # statement lines inside function bodies
+    reads: list[_Read] = field(default_factory=list)
+    bound: frozenset[str] = frozenset()  # names bound at module level
+    imports: dict[str, str] = field(default_factory=dict)  # local name -> imported dotted
+
+
+def _parse_source(path: Path, module: str | None, display: str) -> _Source | Problem:
+    """Read and parse `path`; a file that cannot be parsed is a problem."""
+    try:
+        text = decode_source(path.read_bytes())
+        tree = ast.parse(text, filename=str(path))
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        LookupError,
+        UnicodeDecodeError,
+        RecursionError,
+    ) as exc:
+        return Problem(
+            Location(display),
+            f"cannot parse {display}: {exc}",
+            "fix the Python file, or point the entry at another one",
+        )
+    source = _Source(path, module, text, tree)
+    source.definitions = _definitions(tree)
+    source.statements = _function_statements(text, str(path), tree)
+    source.reads = _ReadCollector().collect(tree)
+    source.bound = _module_bindings(tree)
+    source.imports = _module_imports(tree, module, path.name == "__init__.py")
+    return source
+
+
+# --------------------------------------------------------------------------
+# Definitions: qualname -> the def or class bound last
+
+
+def _child_blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """Return the statement lists nested in a compound statement, in source order.
+
+    Definitions inside `if`/`try`/`with`/loops/`match` bind in the enclosing
+    namespace, so they count as that namespace's definitions.
+    """
+    if isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While):
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, ast.With | ast.AsyncWith):
+        return [stmt.body]
+    if isinstance(stmt, ast.Match):
+        return [case.body for case in stmt.cases]
+    handlers = getattr(stmt, "handlers", None)  # ast.Try, and ast.TryStar on 3.11+
+    if isinstance(handlers, list):
+        bodies = [h.body for h in handlers if isinstance(h, ast.ExceptHandler)]
+        return [
+            getattr(stmt, "body", []),
+            *bodies,
+            getattr(stmt, "orelse", []),
+            getattr(stmt, "finalbody", []),
+        ]
+    return []
+
+
+def _bound_defs(body: Iterable[ast.stmt]) -> Iterator[_DefNode]:
+    """Yield the defs and classes bound in this namespace, in source order."""
+    for stmt in body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield stmt
+        for block in _child_blocks(stmt):
+            yield from _bound_defs(block)
+
+
+def _definitions(tree: ast.Module) -> dict[str, _DefNode]:
+    """Map every reachable qualname to the definition that is bound last.
+
+    A redefinition replaces the whole subtree, so `A.m` of an earlier
+    `class A` does not survive a later `class A` without `m`. Nested
+    functions are reachable as `outer.<locals>.inner` (Python's own
+    qualname) and as the shorter `outer.inner`.
+    """
+    found: dict[str, _DefNode] = {}
+
+    def visit(body: Iterable[ast.stmt], prefix: str) -> None:
+        for node in _bound_defs(body):
+            qualname = prefix + node.name
+            for stale in [key for key in found if key.startswith(qualname + ".")]:
+                del found[stale]
+            found[qualname] = node
+            inner = ".<locals>." if not isinstance(node, ast.ClassDef) else "."
+            visit(node.body, qualname + inner)
+
+    visit(tree.body, "")
+    return found
+
+
+def _canonical(qualname: str, definitions: dict[str, _DefNode]) -> str | None:
+    """Return Python's qualname for `qualname`, accepting `outer.inner` for nested defs."""
+    if qualname in definitions:
+        return qualname
+    parts = qualname.split(".")
+    built = ""
+    for part in parts:
+        candidate = f"{built}.{part}" if built else part
+        if candidate not in definitions and built:
+            candidate = f"{built}.<locals>.{part}"
+        if candidate not in definitions:
+            return None
+        built = candidate
+    return built
+
+
+def _first_line(node: _DefNode) -> int:
+    """Return the first line of a definition, decorators included."""
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+# --------------------------------------------------------------------------
+# Executable lines: statements inside function bodies
+
+
+def _coverage_statements(text: str, filename: str) -> set[int] | None:
+    """Return coverage.py's statement lines, with its default exclusions applied."""
+    try:
+        from coverage.config import DEFAULT_EXCLUDE
+        from coverage.parser import PythonParser
+
+        exclude = "|".join(f"(?:{regex})" for regex in DEFAULT_EXCLUDE)
+        parser = PythonParser(text=text, filename=filename, exclude=exclude)
+        parser.parse_source()
+        return set(parser.statements)
+    except Exception:  # noqa: BLE001 - any failure of a third-party parser means: use ast
+        return None
+
+
+def _ast_statements(tree: ast.Module) -> set[int]:
+    """Return the first line of every statement, docstrings excepted (coverage's fallback)."""
+    docstrings = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            docstrings.add(id(body[0]))
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt) and id(node) not in docstrings:
+            lines.add(_first_line(node) if isinstance(node, _DEF_TYPES) else node.lineno)
+    return lines
+
+
+_DEF_TYPES: Final = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def _function_statements(text: str, filename: str, tree: ast.Module) -> frozenset[int]:
+    """Keep the statements that lie in some function or lambda body: those run in tests."""
+    statements = _coverage_statements(text, filename)
+    if statements is None:
+        statements = _ast_statements(tree)
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        span = _body_span(node)
+        if span is not None:
+            inside.update(line for line in statements if span[0] <= line <= span[1])
+    return frozenset(inside)
+
+
+def _body_span(node: ast.AST) -> tuple[int, int] | None:
+    """Return the lines of a function's or lambda's body, or None for other nodes."""
+    if isinstance(node, ast.Lambda):
+        return node.body.lineno, node.body.end_lineno or node.body.lineno
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        first = node.body[0]
+        start = _first_line(first) if isinstance(first, _DEF_TYPES) else first.lineno
+        return start, node.end_lineno or start
+    return None
+
+
+# --------------------------------------------------------------------------
+# Reads: module-level names loaded inside functions
+
+
+def _arg_names(args: ast.arguments) -> set[str]:
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    every += [a for a in (args.vararg, args.kwarg) if a is not None]
+    return {arg.arg for arg in every}
+
+
+class _Binder(ast.NodeVisitor):
+    """Collect the names one scope binds, without entering nested scopes."""
+
+    def __init__(self) -> None:
+        self.bound: set[str] = set()
+        self.declared_global: set[str] = set()
+
+    def scan(self, body: Iterable[ast.AST]) -> _Binder:
+        for node in body:
+            self.visit(node)
+        return self
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            self.bound.add(node.id)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.bound.add(node.name)
+        self.scan([*node.decorator_list, *node.args.defaults])
+        self.scan([d for d in node.args.kw_defaults if d is not None])
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.bound.add(node.name)
+        self.scan([*node.decorator_list, *node.bases, *node.keywords])
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.scan([*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)])
+
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
+    ) -> None:
+        self.visit(node.generators[0].iter)
+        # An assignment expression in a comprehension binds in the enclosing scope.
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.NamedExpr) and isinstance(inner.target, ast.Name):
+                self.bound.add(inner.target.id)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name != "*":
+                self.bound.add(alias.asname or alias.name.split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.declared_global.update(node.names)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.bound.update(node.names)  # an enclosing function's name, never a module's
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.name:
+            self.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self.bound.add(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self.bound.add(node.rest)
+        self.generic_visit(node)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One scope on the way from a name to the module: what it binds."""
+
+    local: frozenset[str]
+    declared_global: frozenset[str] = frozenset()
+    is_function: bool = True
+
+
+def _function_frame(node: _FunctionNode) -> _Frame:
+    body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+    binder = _Binder().scan(body)
+    local = (_arg_names(node.args) | binder.bound) - binder.declared_global
+    return _Frame(frozenset(local), frozenset(binder.declared_global))
+
+
+class _ReadCollector(ast.NodeVisitor):
+    """Record every name a function reads that no enclosing function binds."""
+
+    def __init__(self) -> None:
+        self._frames: list[_Frame] = []
+        self.reads: list[_Read] = []
+
+    def collect(self, tree: ast.Module) -> list[_Read]:
+        self.visit(tree)
+        return self.reads
+
+    def _in_function(self) -> bool:
+        return any(frame.is_function for frame in self._frames)
+
+    def _is_free(self, name: str) -> bool:
+        for frame in reversed(self._frames):
+            if name in frame.declared_global:
+                return True
+            if name in frame.local:
+                return False
+        return True
+
+    def _record(self, name: ast.Name, chain: tuple[str, ...]) -> None:
+        if self._in_function() and self._is_free(name.id):
+            self.reads.append(_Read(name.lineno, name.id, chain))
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self._record(node, ())
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        chain: list[str] = [] if not isinstance(node.ctx, ast.Load) else [node.attr]
+        base: ast.expr = node.value
+        while isinstance(base, ast.Attribute):
+            chain.insert(0, base.attr)
+            base = base.value
+        if isinstance(base, ast.Name):
+            self._record(base, tuple(chain))
+        else:
+            self.visit(base)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        # Decorators, defaults and annotations run where the def is, not in the call.
+        self._visit_all([*node.decorator_list, *node.args.defaults])
+        self._visit_all([d for d in node.args.kw_defaults if d is not None])
+        self._frames.append(_function_frame(node))
+        self._visit_all(node.body)
+        self._frames.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_all([*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)])
+        self._frames.append(_function_frame(node))
+        self.visit(node.body)
+        self._frames.pop()
+
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
+    ) -> None:
+        self.visit(node.generators[0].iter)
+        targets = _Binder().scan(gen.target for gen in node.generators).bound
+        self._frames.append(_Frame(frozenset(targets), is_function=False))
+        for index, generator in enumerate(node.generators):
+            if index:
+                self.visit(generator.iter)
+            self._visit_all(generator.ifs)
+        parts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        self._visit_all(parts)
+        self._frames.pop()
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def _visit_all(self, nodes: Iterable[ast.AST]) -> None:
+        for node in nodes:
+            self.visit(node)
+
+
+def _module_bindings(tree: ast.Module) -> frozenset[str]:
+    """Return the names bound at module level, including those set through `global`."""
+    binder = _Binder().scan(tree.body)
+    declared = {
+        name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names
+    }
+    return frozenset(binder.bound | declared)
+
+
+def _module_imports(tree: ast.Module, module: str | None, is_package: bool) -> dict[str, str]:
+    """Map each name an import binds at module level to the dotted name it imports."""
+    imports: dict[str, str] = {}
+    for node in _module_level(tree.body):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                imports[local] = alias.name if alias.asname else local
+        elif isinstance(node, ast.ImportFrom):
+            base = _import_base(node, module, is_package)
+            for alias in node.names:
+                if base is not None and alias.name != "*":
+                    imports[alias.asname or alias.name] = f"{base}.{alias.name}"
+    return imports
+
+
+def _module_level(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
+    """Yield module-level statements, looking inside `if`/`try`/`with` blocks."""
+    for stmt in body:
+        yield stmt
+        for block in _child_blocks(stmt):
+            yield from _module_level(block)
+
+
+def _import_base(node: ast.ImportFrom, module: str | None, is_package: bool) -> str | None:
+    """Return the absolute module a `from ... import` reads from, or None when unknown."""
+    if not node.level:
+        return node.module
+    if module is None:
+        return None
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    if node.level - 1 > len(package) or (node.level - 1 == len(package) and not node.module):
+        return None
+    package = package[: len(package) - (node.level - 1)]
+    return ".".join([*package, *([node.module] if node.module else [])]) or None
+
+
+def _dotted_reads(source: _Source, prefix: str, lines: tuple[int, int] | None) -> frozenset[str]:
+    """Return the dotted names of module-level names read inside `lines`."""
+    found: set[str] = set()
+    for read in source.reads:
+        if lines is not None and not lines[0] <= read.line <= lines[1]:
+            continue
+        if read.name not in source.bound:
+            continue  # a builtin, or a name the module never defines
+        found.update(_prefixes(f"{prefix}.{read.name}", read.chain))
+        imported = source.imports.get(read.name)
+        if imported:
+            found.update(_prefixes(imported, read.chain))
+    return frozenset(found)
+
+
+def _prefixes(head: str, chain: tuple[str, ...]) -> list[str]:
+    """Return `head`, `head.a`, `head.a.b`, ... for chain (a, b, ...)."""
+    names = [head]
+    for attr in chain:
+        names.append(f"{names[-1]}.{attr}")
+    return names
+
+
+# --------------------------------------------------------------------------
+# Resolution
+
+
+class ScopeResolver:
+    """Resolve `code:` entries against one rootdir and search path, parsing each file once."""
+
+    def __init__(self, rootdir: Path, search_path: SearchPath) -> None:
+        self.rootdir = rootdir.resolve()
+        self.search_path = [self._absolute(entry) for entry in search_path]
+        self._sources: dict[Path, _Source | Problem] = {}
+
+    def _absolute(self, entry: str | Path) -> Path:
+        # '' in sys.path means the working directory; other relative entries
+        # are the rootdir-relative ones of an ini `pythonpath`.
+        if entry == "":
+            return Path.cwd()
+        path = Path(entry)
+        return path if path.is_absolute() else self.rootdir / path
+
+    def resolve(self, raw: str, location: Location) -> ScopeEntry | Problem:
+        """Resolve one `code:` entry written at `location`."""
+        text = raw.strip()
+        if not text:
+            return Problem(location, "an empty `code` entry", _SCOPE_FORMS)
+        if text.endswith(".py") or "/" in text or "\\" in text:
+            return self._file(raw, text, location)
+        module, colon, qualname = text.partition(":")
+        if not _is_dotted(module) or (colon and not _is_qualname(qualname)):
+            return Problem(location, f"`{raw}` is not a valid code entry", _SCOPE_FORMS)
+        if colon:
+            return self._qualname(raw, module, qualname, location)
+        return self._module(raw, module, location)
+
+    def display(self, path: Path) -> str:
+        """Return `path` relative to the rootdir with POSIX separators, else absolute."""
+        resolved = path.resolve()
+        try:
+            return resolved.relative_to(self.rootdir).as_posix()
+        except ValueError:
+            return str(resolved)
+
+    def _source(self, path: Path, module: str | None) -> _Source | Problem:
+        key = path.resolve()
+        if key not in self._sources:
+            self._sources[key] = _parse_source(key, module, self.display(key))
+        return self._sources[key]
+
+    def _module(self, raw: str, module: str, location: Location) -> ScopeEntry | Problem:
+        path = find_module_source(module, self.search_path)
+        if path is None:
+            return self._missing_module(raw, module, location)
+        source = self._source(path, module)
+        if isinstance(source, Problem):
+            return Problem(location, source.what, source.fix)
+        return self._entry(raw, ScopeKind.MODULE, source, module, None, location)
+
+    def _qualname(
+        self, raw: str, module: str, qualname: str, location: Location
+    ) -> ScopeEntry | Problem:
+        path = find_module_source(module, self.search_path)
+        if path is None:
+            return self._missing_module(raw, module, location)
+        source = self._source(path, module)
+        if isinstance(source, Problem):
+            return Problem(location, source.what, source.fix)
+        canonical = _canonical(qualname, source.definitions)
+        if canonical is None:
+            return self._missing_qualname(raw, module, qualname, source, location)
+        node = source.definitions[canonical]
+        lines = (_first_line(node), node.end_lineno or node.lineno)
+        dotted = f"{module}.{canonical}"
+        return self._entry(raw, ScopeKind.QUALNAME, source, dotted, lines, location)
+
+    def _file(self, raw: str, text: str, location: Location) -> ScopeEntry | Problem:
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else self.rootdir / path
+        if not path.is_file():
+            return self._missing_file(raw, path, location)
+        module = module_name_for_file(path, self.search_path)
+        source = self._source(path, module)
+        if isinstance(source, Problem):
+            return Problem(location, source.what, source.fix)
+        return self._entry(raw, ScopeKind.FILE, source, module, None, location)
+
+    def _entry(
+        self,
+        raw: str,
+        kind: ScopeKind,
+        source: _Source,
+        dotted: str | None,
+        lines: tuple[int, int] | None,
+        location: Location,
+    ) -> ScopeEntry:
+        within = source.statements
+        if lines is not None:
+            within = frozenset(n for n in within if lines[0] <= n <= lines[1])
+        file = self.display(source.path)
+        prefix = source.module or file
+        return ScopeEntry(
+            raw=raw,
+            kind=kind,
+            file=file,
+            dotted=dotted,
+            lines=lines,
+            executable=within,
+            reads=_dotted_reads(source, prefix, lines),
+            location=location,
+        )
+
+    # -- problems with a "did you mean" ------------------------------------
+
+    def _missing_module(self, raw: str, module: str, location: Location) -> Problem:
+        spec = _find_spec(module, [os.fspath(p) for p in self.search_path])
+        if spec is not None and spec.origin is None:
+            return Problem(
+                location,
+                f"`{module}` is a namespace package: it has no source file of its own",
+                "name a module inside it, or a file path",
+            )
+        if spec is not None:
+            return Problem(
+                location,
+                f"`{module}` has no Python source ({spec.origin})",
+                "name a module that exists as a .py file",
+            )
+        hint = self._qualname_hint(module) or _did_you_mean(module, self._module_names(module))
+        return Problem(
+            location,
+            f"`{raw}`: no module `{module}` on the import path",
+            hint or "check the spelling, or add its folder to pytest's `pythonpath` setting",
+        )
+
+    def _qualname_hint(self, dotted: str) -> str | None:
+        """Suggest `pkg.mod:func` when `pkg.mod.func` was written with a dot."""
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            path = find_module_source(".".join(parts[:cut]), self.search_path)
+            if path is None:
+                continue
+            source = self._source(path, ".".join(parts[:cut]))
+            rest = ".".join(parts[cut:])
+            if not isinstance(source, Problem) and _canonical(rest, source.definitions):
+                module = ".".join(parts[:cut])
+                return f"did you mean `{module}:{rest}`? A colon separates module and name"
+            return None
+        return None
+
+    def _module_names(self, module: str) -> list[str]:
+        """List the modules next to where `module` would be, as dotted names."""
+        parent, _, _ = module.rpartition(".")
+        if parent:
+            spec = _find_spec(parent, [os.fspath(p) for p in self.search_path])
+            if spec is None or spec.submodule_search_locations is None:
+                return self._module_names(parent)
+            folders = [Path(p) for p in spec.submodule_search_locations]
+            return [f"{parent}.{name}" for name in _modules_in(folders)]
+        return list(_modules_in(self.search_path))
+
+    def _missing_qualname(
+        self, raw: str, module: str, qualname: str, source: _Source, location: Location
+    ) -> Problem:
+        names = [name for name in source.definitions if ".<locals>." not in name]
+        hint = _did_you_mean(qualname, names)
+        return Problem(
+            location,
+            f"`{raw}`: {module} ({self.display(source.path)}) defines no function or class "
+            f"`{qualname}`",
+            hint or "check the spelling; name a function, method or class defined in the module",
+        )
+
+    def _missing_file(self, raw: str, path: Path, location: Location) -> Problem:
+        folder = path.parent
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        siblings = [self.display(p) for p in sorted(folder.glob("*.py"))] if folder.is_dir() else []
+        what = f"`{raw}`: no such file" if not path.is_dir() else f"`{raw}` is a folder"
+        hint = _did_you_mean(self.display(path), siblings)
+        return Problem(location, what, hint or "give a .py file path relative to the rootdir")
+
+
+def _modules_in(folders: Iterable[Path]) -> Iterator[str]:
+    """Yield the importable names directly inside `folders`, without importing anything."""
+    for folder in folders:
+        try:
+            children = list(os.scandir(folder))
+        except OSError:
+            continue
+        for child in children:
+            name = child.name[:-3] if child.name.endswith(".py") else child.name
+            if name.isidentifier() and (child.name.endswith(".py") or child.is_dir()):
+                yield name
+
+
+def _did_you_mean(wrong: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(wrong, sorted(set(candidates)), n=2, cutoff=0.7)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{name}`" for name in close) + "?"
+
+
+def _is_dotted(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
+
+
+def _is_qualname(text: str) -> bool:
+    return bool(text) and all(p.isidentifier() or p == "<locals>" for p in text.split("."))
+
+
+def resolve_scope(
+    raw: str, rootdir: Path, search_path: SearchPath, location: Location
+) -> ScopeEntry | Problem:
+    """Resolve one `code:` entry; use `ScopeResolver` to resolve many with one parse per file."""
+    return ScopeResolver(rootdir, search_path).resolve(raw, location)

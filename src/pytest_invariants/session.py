@@ -1,0 +1,207 @@
+"""The receiving side of a run: outcomes and evidence in, verdicts, files and gate out.
+
+Runs in the process that writes results: the only process of a serial run, the
+controller of an xdist run. It never observes tests itself; it reads the
+reports that pytest (or xdist) hands it, so both kinds of run give the same data.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .gate import EXIT_GATE_FAILED, Violation, evaluate, merge_policies, parse_policy
+from .model import InvariantSet, Location, Outcome, RunInfo, RunResults, TestEvidence
+from .results import DEFAULT_PATH, evidence_from_dict, write_results
+from .status import classify
+
+__all__ = ["EXIT_RESULTS_UNWRITABLE", "RunCollector"]
+
+# The run finished but its results could not be written (read-only folder, full disk).
+EXIT_RESULTS_UNWRITABLE = 8
+
+_SEVERITY = {
+    Outcome.CRASHED: 6,
+    Outcome.ERROR: 5,
+    Outcome.FAILED: 4,
+    Outcome.XPASSED: 3,
+    Outcome.XFAILED: 2,
+    Outcome.SKIPPED: 1,
+    Outcome.PASSED: 0,
+}
+
+
+def _phase_outcome(report: pytest.TestReport) -> Outcome:
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "???":
+        return Outcome.CRASHED  # xdist's report for a test whose worker died
+    if report.passed:
+        return Outcome.XPASSED if xfail and report.when == "call" else Outcome.PASSED
+    if report.skipped:
+        return Outcome.XFAILED if xfail else Outcome.SKIPPED
+    return Outcome.FAILED if report.when == "call" else Outcome.ERROR
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunCollector:
+    """Collect outcomes and evidence; classify, write, gate and print at the end."""
+
+    def __init__(self, config: pytest.Config, invariant_set: InvariantSet) -> None:
+        self._config = config
+        self._set = invariant_set
+        self._outcomes: dict[str, Outcome] = {}
+        self._evidence: dict[str, dict[str, Any]] = {}
+        self._locations: dict[str, Location] = {}
+        self._order: list[str] = []
+        self._deselected: dict[str, TestEvidence] = {}
+        self._started = _now()
+        self.results: RunResults | None = None
+        self.violations: list[Violation] | None = None
+        self.errors: list[str] = []
+        self.written: list[Path] = []
+
+    # -- gathering ------------------------------------------------------------
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        from .plugin import item_claims
+
+        for item in items:
+            claims = item_claims(item)
+            if claims and claims.ids:
+                self._deselected[item.nodeid] = TestEvidence(
+                    nodeid=item.nodeid,
+                    outcome=Outcome.DESELECTED,
+                    claims=claims.ids,
+                    glob_claims=claims.by_glob,
+                )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        nodeid = report.nodeid
+        if nodeid not in self._outcomes:
+            self._order.append(nodeid)
+            self._outcomes[nodeid] = Outcome.PASSED
+            path, line, _ = report.location
+            self._locations[nodeid] = Location(path, (line or 0) + 1)
+        outcome = _phase_outcome(report)
+        if _SEVERITY[outcome] > _SEVERITY[self._outcomes[nodeid]]:
+            self._outcomes[nodeid] = outcome
+        evidence = getattr(report, "invariants_evidence", None)
+        if isinstance(evidence, dict):
+            self._evidence[nodeid] = evidence
+
+    def _tests(self) -> list[TestEvidence]:
+        tests: list[TestEvidence] = []
+        for nodeid in self._order:
+            data = self._evidence.get(nodeid, {"nodeid": nodeid, "outcome": "passed"})
+            ev = evidence_from_dict(data)
+            tests.append(
+                replace(ev, outcome=self._outcomes[nodeid], location=self._locations[nodeid])
+            )
+        tests.extend(ev for nodeid, ev in self._deselected.items() if nodeid not in self._outcomes)
+        return tests
+
+    # -- verdicts ---------------------------------------------------------------
+
+    def _suspects(self) -> set[str]:
+        try:
+            from .fingerprint import suspect_ids
+        except ImportError:  # pragma: no cover - during development only
+            return set()
+        return set(suspect_ids(self._set, self._config.rootpath))
+
+    def _policy_violations(self, results: RunResults) -> list[Violation] | None:
+        override_text = self._config.getoption("invariants_gate") or self._config.getini(
+            "invariants_gate"
+        )
+        override = parse_policy(str(override_text)) if override_text else None
+        policy = merge_policies(self._set.gate, override)
+        if policy.is_empty():
+            return None
+        return evaluate(results.invariants, policy)
+
+    def _info(self, complete: bool, partial: bool) -> RunInfo:
+        observer = self._config.pluginmanager.get_plugin("invariants-observer")
+        return RunInfo(
+            rootdir=str(self._config.rootpath),
+            tool_version=__version__,
+            python=platform.python_version(),
+            recorder=getattr(observer, "recorder_name", ""),
+            started=self._started,
+            finished=_now(),
+            complete=complete,
+            partial=partial,
+            args=tuple(str(a) for a in self._config.invocation_params.args),
+        )
+
+    def build(self, complete: bool) -> RunResults:
+        tests = self._tests()
+        verdicts = classify(self._set, tests, suspect=self._suspects())
+        info = self._info(complete, any(r.partial for r in verdicts))
+        return RunResults(self._set, verdicts, tuple(tests), info)
+
+    # -- output -----------------------------------------------------------------
+
+    def _out_path(self, option: str) -> Path | None:
+        value = self._config.getoption(option)
+        if not value:
+            return None
+        return Path(self._config.invocation_params.dir, value)
+
+    def _write(self, results: RunResults) -> None:
+        targets = [self._config.rootpath / DEFAULT_PATH]
+        extra = self._out_path("invariants_json")
+        if extra is not None:
+            targets.append(extra)
+        for target in targets:
+            try:
+                write_results(results, target)
+                self.written.append(target)
+            except OSError as exc:
+                self.errors.append(
+                    f"cannot write results to {target}: {exc.strerror or exc} -- make the folder "
+                    "writable or name another file with --invariants-json"
+                )
+        self._write_reports(results)
+
+    def _write_reports(self, results: RunResults) -> None:
+        from .output import write_reports
+
+        paths = {
+            fmt: self._out_path(f"invariants_{fmt}") for fmt in ("html", "md", "sarif")
+        }
+        try:
+            self.written.extend(write_reports(results, self.violations, paths))
+        except OSError as exc:
+            self.errors.append(f"cannot write a report: {exc}")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.errors.append(
+                "the run was interrupted: results are incomplete and were not written "
+                f"(the previous {DEFAULT_PATH} is left as it was)"
+            )
+            return
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return
+        self.results = self.build(complete=True)
+        self.violations = self._policy_violations(self.results)
+        self._write(self.results)
+        if self.errors and session.exitstatus == 0:
+            session.exitstatus = EXIT_RESULTS_UNWRITABLE
+        if self.violations and session.exitstatus == 0:
+            session.exitstatus = EXIT_GATE_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .output import print_run_summary
+
+        print_run_summary(self, terminalreporter)

@@ -1,0 +1,413 @@
+"""Record which lines of the scope files each test executes.
+
+Only the code of the files some invariant names is observed, so the rest of
+the suite runs at full speed (SPEC section 3.1, FIELD-NOTES "Per-test
+execution data"). Two mechanisms sit behind one interface:
+
+* ``sys.monitoring`` (Python 3.12+): a monitoring tool of our own with LINE
+  events enabled only on the scope's code objects (``_sysmon.py``);
+* ``probes`` (Python 3.10/3.11): a cheap statement compiled in front of every
+  statement of the scope's functions, swapped in through ``func.__code__``
+  (``_probes.py``).
+
+Neither starts a ``coverage.Coverage`` nor calls ``sys.settrace``: either
+would pause or replace pytest-cov's tracer and silently change its numbers.
+
+Both mechanisms report lines as coverage.py reports them: a line inside a
+multi-line statement counts as the statement's first line, so the data is
+the same on every Python version and compares line for line with
+coverage's per-test contexts.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import gc
+import importlib.abc
+import importlib.machinery
+import inspect
+import os
+import sys
+import types
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property, partial, partialmethod
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+__all__ = [
+    "PROBES",
+    "SYSMON",
+    "LineRecorder",
+    "ScopeRecorder",
+    "make_recorder",
+    "statement_starts",
+]
+
+SYSMON: Final = "sys.monitoring"
+PROBES: Final = "probes"
+
+
+class LineRecorder(Protocol):
+    """What the pytest plugin drives: start, one begin/end pair per test, stop."""
+
+    name: str
+
+    def start(self) -> None:
+        """Instrument the scope code already imported and hook later imports."""
+
+    def begin_test(self) -> None:
+        """Forget every hit so far; called before a test's setup."""
+
+    def end_test(self) -> dict[str, frozenset[int]]:
+        """Return file -> lines executed since `begin_test` (files with hits only)."""
+        ...
+
+    def stop(self) -> None:
+        """Remove every trace of the recorder from the process."""
+
+    def problems(self) -> list[str]:
+        """Return the observation disturbances detected so far, oldest first."""
+        ...
+
+
+def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> LineRecorder:
+    """Return the recorder for `files` best suited to this Python.
+
+    `prefer` forces a mechanism (tests, benchmarks); asking for
+    ``sys.monitoring`` before 3.12 is an error rather than a silent change.
+    """
+    paths = [os.path.abspath(os.fspath(f)) for f in files]
+    choice = prefer or (SYSMON if sys.version_info >= (3, 12) else PROBES)
+    if choice == SYSMON:
+        if sys.version_info < (3, 12):
+            raise ValueError("sys.monitoring needs Python 3.12 or later")
+        from pytest_invariants._sysmon import SysMonRecorder, free_tool_id
+
+        if free_tool_id() is not None:
+            return SysMonRecorder(paths)
+        # Every candidate tool id is taken (debuggers, profilers, other
+        # plugins): probes still work, so degrade instead of measuring nothing.
+        fallback = _probe_recorder(paths)
+        fallback.note("no free sys.monitoring tool id (3, 4, 5, 2): recorded with probes")
+        return fallback
+    if choice == PROBES:
+        return _probe_recorder(paths)
+    raise ValueError(f"unknown line recorder {choice!r}: use {SYSMON!r} or {PROBES!r}")
+
+
+def _probe_recorder(paths: Sequence[str]) -> ScopeRecorder:
+    from pytest_invariants._probes import ProbeRecorder
+
+    return ProbeRecorder(paths)
+
+
+class ScopeRecorder:
+    """Share file matching, code discovery and the import hook between mechanisms.
+
+    Subclasses implement `_instrument` (observe these live functions) and the
+    per-test methods.
+    """
+
+    name: str = ""
+
+    def __init__(self, files: Iterable[str]) -> None:
+        self._scope: dict[str, str] = {os.path.realpath(f): f for f in files}
+        self._file_of: dict[str, str | None] = {}
+        self._problems: list[str] = []
+        self._finder: _ScopeFinder | None = None
+        self._starts: dict[str, dict[int, int]] = {}
+        self._started = False
+
+    # -- the LineRecorder protocol (per-test methods live in subclasses) --
+
+    def start(self) -> None:
+        """Instrument the scope code already imported and hook later imports."""
+        if self._started:
+            return
+        self._started = True
+        self._instrument(self._live_functions())
+        self._finder = _ScopeFinder(self)
+        sys.meta_path.insert(0, self._finder)
+
+    def begin_test(self) -> None:
+        """Forget every hit so far; called before a test's setup."""
+        raise NotImplementedError
+
+    def end_test(self) -> dict[str, frozenset[int]]:
+        """Return file -> lines executed since `begin_test` (files with hits only)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Remove the import hook; subclasses undo their instrumentation first."""
+        if self._finder is not None and self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        self._finder = None
+        self._started = False
+
+    def problems(self) -> list[str]:
+        """Return the observation disturbances detected so far, oldest first."""
+        return list(self._problems)
+
+    # -- shared helpers --
+
+    def note(self, problem: str) -> None:
+        """Record one disturbance, once: a problem repeated per test is noise."""
+        if problem not in self._problems:
+            self._problems.append(problem)
+
+    def scope_file(self, filename: str) -> str | None:
+        """Return the scope path `filename` names, or None when out of scope."""
+        try:
+            return self._file_of[filename]
+        except KeyError:
+            found = self._scope.get(os.path.realpath(filename))
+            self._file_of[filename] = found
+            return found
+
+    def instrument_module(self, module: types.ModuleType) -> None:
+        """Instrument the scope functions a freshly imported module defines."""
+        try:
+            found: dict[str, list[types.FunctionType]] = {}
+            self._sort_in(_module_functions(module), found)
+            self._instrument(found)
+        except Exception as exc:  # noqa: BLE001 - an import must never fail because of us
+            self.note(f"could not instrument {module.__name__}: {exc!r}")
+
+    def _instrument(self, functions: dict[str, list[types.FunctionType]]) -> None:
+        raise NotImplementedError
+
+    def _live_functions(self) -> dict[str, list[types.FunctionType]]:
+        """Return scope file -> its live functions, from modules and the heap."""
+        found: dict[str, list[types.FunctionType]] = {}
+        for module in list(sys.modules.values()):
+            file = getattr(module, "__file__", None)
+            if isinstance(file, str) and self.scope_file(file) is not None:
+                self._sort_in(_module_functions(module), found)
+        # Functions kept only in registries, caches or instances are invisible
+        # from module namespaces; the heap holds every live one.
+        self._sort_in(_heap_functions(), found)
+        return found
+
+    def _sort_in(
+        self, functions: Iterable[types.FunctionType], found: dict[str, list[types.FunctionType]]
+    ) -> None:
+        seen = {id(f) for fs in found.values() for f in fs}
+        for func in functions:
+            file = self.scope_file(func.__code__.co_filename)
+            if file is not None and id(func) not in seen:
+                seen.add(id(func))
+                found.setdefault(file, []).append(func)
+
+    def _by_statement(self, hits: Iterable[tuple[str, int]]) -> dict[str, frozenset[int]]:
+        """Group (file, line) hits by file, each line mapped to its statement's first line."""
+        grouped: dict[str, set[int]] = {}
+        for file, line in hits:
+            grouped.setdefault(file, set()).add(line)
+        result: dict[str, frozenset[int]] = {}
+        for file, lines in grouped.items():
+            starts = self._starts.get(file)
+            if starts is None:
+                starts = self._starts[file] = _statement_starts_of(file)
+            result[file] = frozenset(starts.get(line, line) for line in lines)
+        return result
+
+
+# -- finding the code of a module -------------------------------------------
+
+
+def _module_functions(module: types.ModuleType) -> Iterator[types.FunctionType]:
+    """Yield the functions reachable from a module's namespace.
+
+    Follows decorators (``__wrapped__``, closures), classes defined in the
+    module (methods, static/class methods, properties), partials and
+    single-dispatch registries. Nested code needs no walk: it is reached
+    through ``co_consts`` by the mechanism.
+    """
+    seen: set[int] = set()
+    stack: list[object] = list(vars(module).values())
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, types.FunctionType):
+            yield obj
+            stack.extend(_function_links(obj))
+        elif isinstance(obj, type):
+            if getattr(obj, "__module__", None) == module.__name__:
+                stack.extend(vars(obj).values())
+        else:
+            stack.extend(_wrapper_links(obj))
+
+
+def _function_links(func: types.FunctionType) -> list[object]:
+    links: list[object] = []
+    with contextlib.suppress(ValueError):  # a __wrapped__ cycle
+        links.append(inspect.unwrap(func))
+    wrapped = getattr(func, "__wrapped__", None)
+    if wrapped is not None:
+        links.append(wrapped)
+    registry = getattr(func, "registry", None)  # functools.singledispatch
+    if registry is not None and hasattr(registry, "values"):
+        links.extend(registry.values())
+    for cell in func.__closure__ or ():
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(content, (types.FunctionType, staticmethod, classmethod)):
+            links.append(content)
+    return links
+
+
+def _wrapper_links(obj: object) -> list[object]:
+    if isinstance(obj, (staticmethod, classmethod)):
+        return [obj.__func__]
+    if isinstance(obj, property):
+        return [obj.fget, obj.fset, obj.fdel]
+    if isinstance(obj, (partial, partialmethod, cached_property)):
+        return [obj.func]
+    return []
+
+
+def _heap_functions() -> Iterator[types.FunctionType]:
+    """Yield every function object alive in the process."""
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType:
+            yield obj
+
+
+def code_tree(code: types.CodeType) -> Iterator[types.CodeType]:
+    """Yield `code` and the code objects nested in it from the same file."""
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        yield current
+        for const in current.co_consts:
+            if isinstance(const, types.CodeType) and const.co_filename == code.co_filename:
+                stack.append(const)
+
+
+# -- mapping lines to statements ---------------------------------------------
+
+
+def statement_starts(source: str) -> dict[int, int]:
+    """Map each line of a multi-line statement or clause header to its first line.
+
+    The units are those of coverage.py's reports: simple statements,
+    compound-statement headers, ``except`` clauses, ``case`` clauses and
+    decorators. Lines that start a unit map to themselves; lines outside
+    every unit are absent.
+    """
+    starts: dict[int, int] = {}
+    for first, last in _units(ast.parse(source)):
+        for line in range(first, last + 1):
+            starts[line] = first
+    return starts
+
+
+def _units(tree: ast.AST) -> Iterator[tuple[int, int]]:
+    """Yield (first, last) line spans, outer units before the units inside them."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                yield decorator.lineno, _end(decorator)
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.stmt, ast.excepthandler)):
+            last = body[0].lineno - 1 if isinstance(body, list) and body else _end(node)
+            yield node.lineno, max(node.lineno, last)
+        elif isinstance(node, ast.match_case):  # type: ignore[attr-defined,unused-ignore]
+            first = node.pattern.lineno
+            yield first, max(first, node.body[0].lineno - 1)
+
+
+def _end(node: ast.AST) -> int:
+    end = getattr(node, "end_lineno", None)
+    return int(end) if end is not None else int(getattr(node, "lineno", 0))
+
+
+def _statement_starts_of(path: str) -> dict[int, int]:
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+        return statement_starts(source)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+
+
+# -- the import hook ---------------------------------------------------------
+
+
+class _ScopeFinder(importlib.abc.MetaPathFinder):
+    """Instrument scope modules imported after `start`, right after they execute.
+
+    Sits first on ``sys.meta_path`` and asks the finders behind it, in their
+    order, so the spec it returns is the one the import system would have
+    used; only the loader of a scope module is wrapped.
+    """
+
+    def __init__(self, recorder: ScopeRecorder) -> None:
+        self._recorder = recorder
+        self._busy: set[str] = set()
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in self._busy:
+            return None
+        self._busy.add(fullname)
+        try:
+            spec = self._find_behind(fullname, path, target)
+        finally:
+            self._busy.discard(fullname)
+        if spec is None or spec.origin is None or spec.loader is None:
+            return spec
+        if self._recorder.scope_file(spec.origin) is None:
+            return spec
+        if hasattr(spec.loader, "exec_module"):
+            spec.loader = _InstrumentingLoader(spec.loader, self._recorder)
+        return spec
+
+    def _find_behind(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        for finder in list(sys.meta_path):
+            if finder is self:
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+
+class _InstrumentingLoader(importlib.abc.Loader):
+    """Run the real loader, then instrument what the module defined."""
+
+    def __init__(self, loader: Any, recorder: ScopeRecorder) -> None:
+        self._loader = loader
+        self._recorder = recorder
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        create = getattr(self._loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        # Put the real loader back before the module runs: code that inspects
+        # __loader__ (inspect.getsource, importlib.resources) must not see us.
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        self._recorder.instrument_module(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
