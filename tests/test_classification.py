@@ -64,8 +64,12 @@ def evidence(
     )
 
 
-def double(target: str, original: ObjectRef | None = None, kind: DoubleKind = DoubleKind.DOUBLE) -> DoubleRecord:
-    return DoubleRecord(target, kind, "MagicMock", "unittest.mock.patch", "tests/test_pay.py:9", original)
+def double(
+    target: str, original: ObjectRef | None = None, kind: DoubleKind = DoubleKind.DOUBLE
+) -> DoubleRecord:
+    return DoubleRecord(
+        target, kind, "MagicMock", "unittest.mock.patch", "tests/test_pay.py:9", original
+    )
 
 
 @pytest.mark.invariant("LINK-001")
@@ -165,7 +169,9 @@ def test_status_table(tests: list[TestEvidence], expected: Status) -> None:
 def test_at_risk_is_transitive_and_partial_names_the_tests_that_did_not_run() -> None:
     top = invariant("ACC-001", depends_on=("LED-001",))
     middle = invariant("LED-001", depends_on=("LED-002",))
-    bottom = invariant("LED-002", code=(ScopeEntry("shop.x", ScopeKind.MODULE, "src/shop/x.py", "shop.x", None),))
+    bottom = invariant(
+        "LED-002", code=(ScopeEntry("shop.x", ScopeKind.MODULE, "src/shop/x.py", "shop.x", None),)
+    )
     skipped = evidence("t::skipped", Outcome.SKIPPED, claims=("LED-002",), lines=frozenset())
     tests = [evidence(claims=("ACC-001", "LED-001")), skipped]
     results = {r.invariant.id: r for r in classify(InvariantSet((top, middle, bottom)), tests)}
@@ -175,8 +181,10 @@ def test_at_risk_is_transitive_and_partial_names_the_tests_that_did_not_run() ->
     assert results["LED-002"].partial and results["LED-002"].partial_because == ("t::skipped",)
 
 
-def test_scope_coverage_counts_real_lines_only_and_suggestions_come_from_clean_incidental_runs() -> None:
-    mocked = evidence("t::mocked", lines=frozenset({11, 12, 13, 14}), doubles=(double("shop.billing.gateway"),))
+def test_scope_coverage_counts_real_lines_and_suggestions_come_from_clean_runs() -> None:
+    mocked = evidence(
+        "t::mocked", lines=frozenset({11, 12, 13, 14}), doubles=(double("shop.billing.gateway"),)
+    )
     real = evidence("t::real", lines=frozenset({11, 12, 13}))
     stranger = evidence("t::stranger", claims=(), lines=frozenset({11, 12, 13, 14, 15}))
     (result,) = classify(InvariantSet((invariant(),)), [mocked, real, stranger])

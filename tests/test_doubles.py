@@ -298,6 +298,8 @@ TEST_MOCKER = """
 import os
 import sys
 
+import pytest
+
 import shop.billing
 import shop.config
 import shop.retry
@@ -345,6 +347,20 @@ def test_monkeypatch_forms(monkeypatch, tmp_path):
     monkeypatch.setattr(shop.config, "RETRIES", None)
     assert not hasattr(Stock, "reserve")
     assert os.environ["SHOP_TOKEN"] == "t"
+
+
+def test_monkeypatch_errors_unchanged(monkeypatch):
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        monkeypatch.setattr(Stock, "nope", 1)
+    with pytest.raises(KeyError):
+        monkeypatch.delenv("SHOP_NEVER_SET_ANYWHERE")
+
+
+def test_monkeypatch_context():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(shop.config, "SETTINGS", {"timeout": 0})
+        assert shop.config.SETTINGS == {"timeout": 0}
+    assert shop.config.SETTINGS == {"timeout": 5}
 
 
 def test_monkeypatch_was_undone():
@@ -463,7 +479,8 @@ def run_shop(root: Path, observe: bool = True, extra: dict[str, str] | None = No
         **(extra or {}),
     }
     _write(root, files)
-    env = {**os.environ, "OBSERVE": "1" if observe else "0", "PYTHONPATH": str(root)}
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OBSERVE": "1" if observe else "0", "PYTHONPATH": path}
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "pytest_mock"],
@@ -724,7 +741,13 @@ def test_monkeypatch_forms(shop_run: Run) -> None:
     assert len(shop_run.doubles(test, target="env:SHOP_TOKEN")) == 1
 
 
+def test_monkeypatch_errors_record_nothing(shop_run: Run) -> None:
+    assert shop_run.doubles(M + "test_monkeypatch_errors_unchanged") == []
+
+
 def test_monkeypatch_undo_ends_its_doubles(shop_run: Run) -> None:
+    record = shop_run.one(M + "test_monkeypatch_context")
+    assert (record["target"], record["kind"]) == ("shop.config.SETTINGS", "config")
     assert shop_run.doubles(M + "test_monkeypatch_was_undone") == []
 
 
@@ -800,13 +823,18 @@ def test_uninstall_restores_every_original(tmp_path: Path) -> None:
         assert cls.__dict__[name] is original, name
 
 
+class _Thing:
+    def ping(self) -> int:
+        return 1
+
+
 def test_mock_behaviour_unchanged_in_process(tmp_path: Path) -> None:
     observer = DoubleObserver(tmp_path, [__file__])
     observer.install()
     try:
         observer.begin_test("t")
-        with unittest.mock.patch.object(Path, "exists", return_value=7) as fake:
-            assert Path("x").exists() == 7
+        with unittest.mock.patch.object(_Thing, "ping", return_value=7) as fake:
+            assert _Thing().ping() == 7
         fake.assert_called_once_with()
         target = unittest.mock.Mock(side_effect=KeyError("k"))
         with pytest.raises(KeyError):
@@ -815,9 +843,9 @@ def test_mock_behaviour_unchanged_in_process(tmp_path: Path) -> None:
         records, calls = observer.end_test()
     finally:
         observer.uninstall()
-    assert [r.target for r in records] == ["pathlib.Path.exists"]
+    assert [r.target for r in records] == [f"{__name__}._Thing.ping"]
     # Both calls came from this file, a scope file here.
-    assert sorted(c.mock for c in calls) == ["exists", "mock"]
+    assert sorted(c.mock for c in calls) == ["mock", "ping"]
 
 
 def test_nothing_recorded_between_tests(tmp_path: Path) -> None:
@@ -831,6 +859,31 @@ def test_nothing_recorded_between_tests(tmp_path: Path) -> None:
     finally:
         observer.uninstall()
     assert records == () and calls == ()
+
+
+def test_user_patch_made_before_any_test_is_carried_in() -> None:
+    # Like a conftest or a test module starting a patch at import time.
+    observer = DoubleObserver(Path(__file__).parent, [])
+    observer.install()
+    try:
+        patcher = unittest.mock.patch.object(_Thing, "ping")
+        patcher.start()
+        observer.begin_test("t")
+        records, _ = observer.end_test()
+        patcher.stop()
+        observer.begin_test("u")
+        later, _ = observer.end_test()
+    finally:
+        observer.uninstall()
+    assert [r.where for r in records] == [f"{Path(__file__).name}:{patcher_line()}"]
+    assert later == ()
+
+
+def patcher_line() -> int:
+    source = inspect.getsource(test_user_patch_made_before_any_test_is_carried_in)
+    first = test_user_patch_made_before_any_test_is_carried_in.__code__.co_firstlineno
+    offset = next(i for i, line in enumerate(source.splitlines()) if "patcher.start()" in line)
+    return first + offset
 
 
 def test_external_doubles_follow_their_lifetime(tmp_path: Path) -> None:

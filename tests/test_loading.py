@@ -67,52 +67,199 @@ RULES = [
         "invariants.yaml:3:3",
         "did you mean `owner`",
     ),
-    ("unknown invariant key", HEAD + "    titel: x\n", "invariants.yaml:8:5", "[PAY-001] unknown key `titel`"),
-    ("title not text", HEAD.replace("title: A card is never charged twice", "title: [a, b]"),
-     "invariants.yaml:6:12", "`title` must be text"),
-    ("empty title", HEAD.replace("A card is never charged twice", "''"), "invariants.yaml:6:12", "`title` is empty"),
-    ("tags not a list", HEAD + "    tags: billing\n", "invariants.yaml:8:11", "`tags` must be a list"),
-    ("code entry not text", HEAD + "    code: [3]\n", "invariants.yaml:8:12", "`code entry` must be text"),
-    ("links not a mapping", HEAD + "    links: [a]\n", "invariants.yaml:8:12", "`links` must be a mapping"),
-    ("link not text", HEAD + "    links: {runbook: 3}\n", "invariants.yaml:8:22", "`links.runbook` must be text"),
-    ("unknown severity", HEAD + "    severity: hihg\n", "invariants.yaml:8:15", "did you mean `high`"),
-    ("unknown status", HEAD + "    status: retired\n", "invariants.yaml:8:13", "unknown status `retired`"),
-    ("id with spaces", HEAD.replace("PAY-001", "PAY 001"), "invariants.yaml:5:9", "`PAY 001` is not a valid id"),
+    (
+        "unknown invariant key",
+        HEAD + "    titel: x\n",
+        "invariants.yaml:8:5",
+        "[PAY-001] unknown key `titel`",
+    ),
+    (
+        "title not text",
+        HEAD.replace("title: A card is never charged twice", "title: [a, b]"),
+        "invariants.yaml:6:12",
+        "`title` must be text",
+    ),
+    (
+        "empty title",
+        HEAD.replace("A card is never charged twice", "''"),
+        "invariants.yaml:6:12",
+        "`title` is empty",
+    ),
+    (
+        "tags not a list",
+        HEAD + "    tags: billing\n",
+        "invariants.yaml:8:11",
+        "`tags` must be a list",
+    ),
+    (
+        "code entry not text",
+        HEAD + "    code: [3]\n",
+        "invariants.yaml:8:12",
+        "`code entry` must be text",
+    ),
+    (
+        "links not a mapping",
+        HEAD + "    links: [a]\n",
+        "invariants.yaml:8:12",
+        "`links` must be a mapping",
+    ),
+    (
+        "link not text",
+        HEAD + "    links: {runbook: 3}\n",
+        "invariants.yaml:8:22",
+        "`links.runbook` must be text",
+    ),
+    (
+        "unknown severity",
+        HEAD + "    severity: hihg\n",
+        "invariants.yaml:8:15",
+        "did you mean `high`",
+    ),
+    (
+        "unknown status",
+        HEAD + "    status: retired\n",
+        "invariants.yaml:8:13",
+        "unknown status `retired`",
+    ),
+    (
+        "id with spaces",
+        HEAD.replace("PAY-001", "PAY 001"),
+        "invariants.yaml:5:9",
+        "`PAY 001` is not a valid id",
+    ),
     ("id not text", HEAD.replace("PAY-001", "[1]"), "invariants.yaml:5:9", "`id` must be text"),
-    ("missing id", HEAD.replace("- id: PAY-001\n    title", "- title"), "invariants.yaml:5:5", "no `id`"),
-    ("missing title", HEAD.replace("    title: A card is never charged twice\n", ""),
-     "invariants.yaml:5:5", "[PAY-001] the invariant has no `title`"),
+    (
+        "missing id",
+        HEAD.replace("- id: PAY-001\n    title", "- title"),
+        "invariants.yaml:5:5",
+        "no `id`",
+    ),
+    (
+        "missing title",
+        HEAD.replace("    title: A card is never charged twice\n", ""),
+        "invariants.yaml:5:5",
+        "[PAY-001] the invariant has no `title`",
+    ),
     ("missing why", HEAD.replace("    why: Chargebacks.\n", ""), "invariants.yaml:5:5", "no `why`"),
-    ("missing owner", HEAD.replace("defaults:\n  owner: team\n", ""), "invariants.yaml:3:5", "no `owner`"),
-    ("unknown depends_on", HEAD + "    depends_on: [PAY-01]\n", "invariants.yaml:8:18", "did you mean PAY-001"),
-    ("self cycle", HEAD + "    depends_on: [PAY-001]\n", "invariants.yaml:8:18", "cycle: PAY-001 -> PAY-001"),
-    ("unresolvable code", HEAD + "    code: [shop.billing:charge_orders]\n",
-     "invariants.yaml:8:12", "did you mean `charge_order`"),
-    ("unknown module", HEAD + "    code: [shop.biling]\n", "invariants.yaml:8:12", "did you mean `shop.billing`"),
-    ("missing file", HEAD + "    code: [src/shop/biling.py]\n", "invariants.yaml:8:12", "no such file"),
-    ("bad code entry", HEAD + "    code: ['shop billing']\n", "invariants.yaml:8:12", "not a valid code entry"),
-    ("prove out of range", HEAD + "    prove: {threshold: 2}\n", "invariants.yaml:8:24", "from 0 to 1"),
-    ("unknown prove key", HEAD + "    prove: {treshold: 0.5}\n", "invariants.yaml:8:13", "did you mean `threshold`"),
+    (
+        "missing owner",
+        HEAD.replace("defaults:\n  owner: team\n", ""),
+        "invariants.yaml:3:5",
+        "no `owner`",
+    ),
+    (
+        "unknown depends_on",
+        HEAD + "    depends_on: [PAY-01]\n",
+        "invariants.yaml:8:18",
+        "did you mean PAY-001",
+    ),
+    (
+        "self cycle",
+        HEAD + "    depends_on: [PAY-001]\n",
+        "invariants.yaml:8:18",
+        "cycle: PAY-001 -> PAY-001",
+    ),
+    (
+        "unresolvable code",
+        HEAD + "    code: [shop.billing:charge_orders]\n",
+        "invariants.yaml:8:12",
+        "did you mean `charge_order`",
+    ),
+    (
+        "unknown module",
+        HEAD + "    code: [shop.biling]\n",
+        "invariants.yaml:8:12",
+        "did you mean `shop.billing`",
+    ),
+    (
+        "missing file",
+        HEAD + "    code: [src/shop/biling.py]\n",
+        "invariants.yaml:8:12",
+        "no such file",
+    ),
+    (
+        "bad code entry",
+        HEAD + "    code: ['shop billing']\n",
+        "invariants.yaml:8:12",
+        "not a valid code entry",
+    ),
+    (
+        "prove out of range",
+        HEAD + "    prove: {threshold: 2}\n",
+        "invariants.yaml:8:24",
+        "from 0 to 1",
+    ),
+    (
+        "unknown prove key",
+        HEAD + "    prove: {treshold: 0.5}\n",
+        "invariants.yaml:8:13",
+        "did you mean `threshold`",
+    ),
     ("duplicate key", HEAD + "    why: again\n", "invariants.yaml:8:5", "`why` appears twice"),
-    ("invariants not a list", "version: 1\ninvariants: {a: 1}\n", "invariants.yaml:2:13", "must be a list"),
-    ("invariant not a mapping", "version: 1\ninvariants:\n  - PAY-001\n", "invariants.yaml:3:5", "must be a mapping"),
-    ("unknown gate key", "version: 1\ngate: {fail: {}}\n", "invariants.yaml:2:8", "did you mean `fail_on`"),
-    ("unknown gate severity", "version: 1\ngate:\n  fail_on:\n    critcal: [failing]\n",
-     "invariants.yaml:4:5", "did you mean `critical`"),
-    ("unknown gate status", "version: 1\ngate:\n  fail_on:\n    high: [broken]\n",
-     "invariants.yaml:4:12", "unknown status in `gate.fail_on` `broken`"),
-    ("not yaml", HEAD.replace("A card is never charged twice", "Refunds: never more"),
-     "invariants.yaml:6:19", "not valid YAML"),
+    (
+        "invariants not a list",
+        "version: 1\ninvariants: {a: 1}\n",
+        "invariants.yaml:2:13",
+        "must be a list",
+    ),
+    (
+        "invariant not a mapping",
+        "version: 1\ninvariants:\n  - PAY-001\n",
+        "invariants.yaml:3:5",
+        "must be a mapping",
+    ),
+    (
+        "unknown gate key",
+        "version: 1\ngate: {fail: {}}\n",
+        "invariants.yaml:2:8",
+        "did you mean `fail_on`",
+    ),
+    (
+        "unknown gate severity",
+        "version: 1\ngate:\n  fail_on:\n    critcal: [failing]\n",
+        "invariants.yaml:4:5",
+        "did you mean `critical`",
+    ),
+    (
+        "unknown gate status",
+        "version: 1\ngate:\n  fail_on:\n    high: [broken]\n",
+        "invariants.yaml:4:12",
+        "unknown status in `gate.fail_on` `broken`",
+    ),
+    (
+        "not yaml",
+        HEAD.replace("A card is never charged twice", "Refunds: never more"),
+        "invariants.yaml:6:19",
+        "not valid YAML",
+    ),
     ("tabs", "version: 1\ninvariants:\n\t- id: X\n", "invariants.yaml:3:1", "never tabs"),
     ("empty file", "", "invariants.yaml:1:1", "the file is empty"),
     ("comments only", "# nothing yet\n", "invariants.yaml:1:1", "the file is empty"),
-    ("two documents", "version: 1\n---\nversion: 1\n", "invariants.yaml:2:1", "more than one YAML document"),
-    ("python tag", "version: !!python/object:os.system 1\n", "invariants.yaml:1:10", "unsupported YAML tag"),
-    ("recursive alias", "version: 1\nx: &a [*a]\n", "invariants.yaml:2:8", "refers to a value that contains it"),
-]  # fmt: skip
+    (
+        "two documents",
+        "version: 1\n---\nversion: 1\n",
+        "invariants.yaml:2:1",
+        "more than one YAML document",
+    ),
+    (
+        "python tag",
+        "version: !!python/object:os.system 1\n",
+        "invariants.yaml:1:10",
+        "unsupported YAML tag",
+    ),
+    (
+        "recursive alias",
+        "version: 1\nx: &a [*a]\n",
+        "invariants.yaml:2:8",
+        "refers to a value that contains it",
+    ),
+]
 
 
-@pytest.mark.parametrize(("text", "where", "fragment"), [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+@pytest.mark.invariant("LOAD-001")
+@pytest.mark.parametrize(
+    ("text", "where", "fragment"), [r[1:] for r in RULES], ids=[r[0] for r in RULES]
+)
 def test_each_rule_reports_its_place(shop: Path, text: str, where: str, fragment: str) -> None:
     write(shop, text)
     rendered = problems_of(shop)
@@ -174,6 +321,7 @@ def test_a_valid_file_loads_with_defaults_inherited(shop: Path) -> None:
     assert len(result.fingerprint) == 64
 
 
+@pytest.mark.invariant("LOAD-002")
 def test_duplicate_id_across_files_names_both_places(shop: Path) -> None:
     write(shop, HEAD, "invariants/billing.yaml")
     write(shop, HEAD.replace("title: A card", "title: Copied"), "invariants/refunds.yaml")
@@ -184,6 +332,7 @@ def test_duplicate_id_across_files_names_both_places(shop: Path) -> None:
     ]
 
 
+@pytest.mark.invariant("LOAD-003")
 def test_a_cycle_of_three_is_printed_whole_once(shop: Path) -> None:
     rule = "  - id: {0}\n    title: t\n    why: w\n    depends_on: [{1}]\n"
     body = "".join(rule.format(a, b) for a, b in [("A-1", "B-1"), ("B-1", "C-1"), ("C-1", "A-1")])
@@ -194,6 +343,7 @@ def test_a_cycle_of_three_is_printed_whole_once(shop: Path) -> None:
     assert "A-1 -> B-1 -> C-1 -> A-1" in rendered[0]
 
 
+@pytest.mark.invariant("LOAD-001")
 def test_all_problems_of_all_files_are_reported_sorted(shop: Path) -> None:
     write(shop, HEAD + "    severity: hihg\n    status: gone\n", "invariants/a.yaml")
     write(shop, "version: 3\ninvariants: []\n", "invariants/b.yaml")
@@ -236,6 +386,7 @@ def test_merge_keys_and_anchors_are_plain_yaml(shop: Path) -> None:
 # -- refusing absurd input ------------------------------------------------
 
 
+@pytest.mark.invariant("LOAD-001")
 def test_binary_garbage_is_refused(tmp_path: Path) -> None:
     (tmp_path / "invariants.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\x80")
     assert "not UTF-8 text" in problems_of(tmp_path)[0]
@@ -246,6 +397,7 @@ def test_nul_bytes_are_refused(tmp_path: Path) -> None:
     assert problems_of(tmp_path)[0].startswith("invariants.yaml:2:14: not valid YAML")
 
 
+@pytest.mark.invariant("LOAD-005")
 def test_a_50_mb_file_is_refused_quickly(tmp_path: Path) -> None:
     with (tmp_path / "invariants.yaml").open("wb") as stream:
         stream.write(b"version: 1\n# " + b"x" * (50 * 1024 * 1024) + b"\n")
@@ -255,6 +407,7 @@ def test_a_50_mb_file_is_refused_quickly(tmp_path: Path) -> None:
     assert rendered[0].startswith("invariants.yaml: the file is larger than 5 MB")
 
 
+@pytest.mark.invariant("LOAD-005")
 def test_a_billion_laughs_is_refused_without_expanding(tmp_path: Path) -> None:
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
@@ -266,6 +419,7 @@ def test_a_billion_laughs_is_refused_without_expanding(tmp_path: Path) -> None:
     assert "expands to more than 1,000,000 values" in rendered[0]
 
 
+@pytest.mark.invariant("LOAD-005")
 def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     write(tmp_path, "version: 1\nx: " + "[" * 500 + "]" * 500 + "\n")
     assert "nested more than 64 levels" in problems_of(tmp_path)[0]

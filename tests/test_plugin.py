@@ -39,14 +39,14 @@ def order_total(lines):
     return sum(q * p for q, p in lines)
 '''
 
-GATEWAY = '''\
+GATEWAY = """\
 class CardGateway:
     def __init__(self):
         self.charges = []
 
     def charge(self, order_id, total):
         self.charges.append((order_id, total))
-'''
+"""
 
 INVARIANTS = """\
 version: 1
@@ -70,7 +70,7 @@ invariants:
     depends_on: [PAY-002]
 """
 
-TESTS = '''\
+TESTS = """\
 from unittest.mock import patch
 
 import pytest
@@ -95,10 +95,20 @@ def test_refund_with_patched_charge():
 
 def test_total_is_incidental():
     assert order_total([(2, 3)]) == 6
-'''
+"""
 
 
-def make_project(pytester: pytest.Pytester, tests: str = TESTS, invariants: str = INVARIANTS) -> None:
+FAILING_TEST = """
+
+@pytest.mark.invariant("PAY-003")
+def test_bad():
+    assert order_total([(1, 1)]) == 3
+"""
+
+
+def make_project(
+    pytester: pytest.Pytester, tests: str = TESTS, invariants: str = INVARIANTS
+) -> None:
     pytester.makeini("[pytest]\npythonpath = src\ntestpaths = tests\n")
     pkg = pytester.path / "src" / "shop"
     pkg.mkdir(parents=True)
@@ -133,13 +143,21 @@ def test_a_run_reports_each_invariant_with_its_evidence(pytester: pytest.Pyteste
     make_project(pytester)
     result, data = run(pytester)
     assert result.ret == 0
-    assert statuses(data) == {"PAY-001": "verified", "PAY-002": "mock-only", "PAY-003": "incidental"}
-    assert links(data, "PAY-002") == {"tests/test_billing.py::test_refund_with_patched_charge": "mock-based"}
+    assert statuses(data) == {
+        "PAY-001": "verified",
+        "PAY-002": "mock-only",
+        "PAY-003": "incidental",
+    }
+    assert links(data, "PAY-002") == {
+        "tests/test_billing.py::test_refund_with_patched_charge": "mock-based"
+    }
     (pay3,) = [inv for inv in data["invariants"] if inv["id"] == "PAY-003"]
     assert pay3["at_risk"] is True and pay3["at_risk_because"] == ["PAY-002"]
     (pay1,) = [inv for inv in data["invariants"] if inv["id"] == "PAY-001"]
     assert pay1["scope_coverage"] == 1.0
-    assert (pytester.path / ".invariants" / "results.json").read_text() == (pytester.path / "out.json").read_text()
+    assert (pytester.path / ".invariants" / "results.json").read_text() == (
+        pytester.path / "out.json"
+    ).read_text()
     result.stdout.fnmatch_lines(["*= invariants =*", "*mock-only*PAY-002*"])
 
 
@@ -151,24 +169,36 @@ def test_without_the_flag_the_plugin_does_nothing(pytester: pytest.Pytester) -> 
     assert "= invariants =" not in result.stdout.str()
 
 
-def test_a_bare_flag_before_a_test_path_is_not_taken_as_the_invariants_file(pytester: pytest.Pytester) -> None:
+def test_a_bare_flag_before_a_test_path_is_not_taken_as_the_invariants_file(
+    pytester: pytest.Pytester,
+) -> None:
     make_project(pytester)
     out = pytester.path / "out.json"
-    result = pytester.runpytest_subprocess("--invariants", "tests/test_billing.py", "--invariants-json", str(out))
+    result = pytester.runpytest_subprocess(
+        "--invariants", "tests/test_billing.py", "--invariants-json", str(out)
+    )
     assert result.ret == 0, result.stdout.str()
     assert json.loads(out.read_text())["invariants"]
 
 
-def test_unknown_marker_ids_fail_with_the_location_and_the_nearest_ids(pytester: pytest.Pytester) -> None:
+def test_unknown_marker_ids_fail_with_the_location_and_the_nearest_ids(
+    pytester: pytest.Pytester,
+) -> None:
     make_project(pytester, tests=TESTS.replace('invariant("PAY-001")', 'invariant("PAY-01")'))
     result, _ = run(pytester)
     assert result.ret != 0
     output = result.stdout.str() + result.stderr.str()
-    assert "tests/test_billing.py:8" in output and "PAY-01" in output and "did you mean PAY-001" in output
+    assert (
+        "tests/test_billing.py:8" in output
+        and "PAY-01" in output
+        and "did you mean PAY-001" in output
+    )
     assert "Traceback" not in output and "INTERNALERROR" not in output
 
 
-def test_an_invalid_invariants_file_stops_the_run_with_located_problems(pytester: pytest.Pytester) -> None:
+def test_an_invalid_invariants_file_stops_the_run_with_located_problems(
+    pytester: pytest.Pytester,
+) -> None:
     make_project(pytester, invariants=INVARIANTS.replace("severity: high", "severity: urgent"))
     result, data = run(pytester)
     output = result.stdout.str() + result.stderr.str()
@@ -202,8 +232,13 @@ def test_a_failed_gate_names_the_invariants_and_exits_7(pytester: pytest.Pyteste
     assert "PAY-001" not in "".join(line for line in result.stdout.lines if "is mock-only" in line)
 
 
-def test_a_test_failure_keeps_pytests_exit_status_under_a_failed_gate(pytester: pytest.Pytester) -> None:
-    make_project(pytester, tests=TESTS + "\n\n@pytest.mark.invariant('PAY-003')\ndef test_bad():\n    assert order_total([(1, 1)]) == 3\n")
+def test_a_test_failure_keeps_pytests_exit_status_under_a_failed_gate(
+    pytester: pytest.Pytester,
+) -> None:
+    make_project(
+        pytester,
+        tests=TESTS + FAILING_TEST,
+    )
     result, data = run(pytester, "--invariants-gate", "medium:failing")
     assert result.ret == 1
     assert statuses(data)["PAY-003"] == "failing"
@@ -228,14 +263,18 @@ def test_xdist_gives_the_same_results_as_a_serial_run(pytester: pytest.Pytester)
 
 
 def _coverage_totals(pytester: pytest.Pytester, *args: str) -> dict[str, Any]:
-    result = pytester.runpytest_subprocess("--cov=shop", "--cov-report=json:cov.json", "-p", "no:cacheprovider", *args)
+    result = pytester.runpytest_subprocess(
+        "--cov=shop", "--cov-report=json:cov.json", "-p", "no:cacheprovider", *args
+    )
     assert result.ret == 0, result.stdout.str()
     data = json.loads((pytester.path / "cov.json").read_text())
     return {name: f["executed_lines"] for name, f in data["files"].items()}
 
 
 @pytest.mark.parametrize("context", [[], ["--cov-context=test"]])
-def test_pytest_cov_numbers_are_unchanged_and_our_results_equal_a_plain_run(pytester: pytest.Pytester, context: list[str]) -> None:
+def test_pytest_cov_numbers_are_unchanged_and_our_results_equal_a_plain_run(
+    pytester: pytest.Pytester, context: list[str]
+) -> None:
     pytest.importorskip("pytest_cov")
     make_project(pytester)
     _, alone = run(pytester)
@@ -246,7 +285,9 @@ def test_pytest_cov_numbers_are_unchanged_and_our_results_equal_a_plain_run(pyte
     assert statuses(json.loads(out.read_text())) == statuses(alone)
 
 
-def test_cli_gate_report_graph_and_combine_work_on_saved_results(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_gate_report_graph_and_combine_work_on_saved_results(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_project(pytester)
     run(pytester, "-k", "charge")
     first = pytester.path / "shard1.json"
@@ -267,7 +308,9 @@ def test_cli_gate_report_graph_and_combine_work_on_saved_results(pytester: pytes
     assert '"invariant:PAY-003" -> "invariant:PAY-002"' in dot.read_text()
 
 
-def test_cli_refuses_foreign_results_and_mismatched_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_foreign_results_and_mismatched_shards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "other/1"}')
     assert cli_main(["gate", str(bad)]) == 2
@@ -285,4 +328,3 @@ def test_an_interrupted_run_keeps_the_previous_results(pytester: pytest.Pytester
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "results are incomplete and were not written" in result.stdout.str()
     assert (pytester.path / ".invariants" / "results.json").read_text() == saved
-

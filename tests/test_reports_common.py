@@ -7,11 +7,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from tests.report_builders import sample_results
 
 from pytest_invariants import results as results_module
 from pytest_invariants.model import Status
 from pytest_invariants.reports import by_status, needs_attention, reason, worst_first
+from tests.report_builders import sample_results
 
 SCHEMA = Path(results_module.__file__).parent / "schemas" / "results.schema.json"
 

@@ -47,7 +47,11 @@ def test_results_survive_a_round_trip_through_json() -> None:
     assert data["schema"] == SCHEMA
     again = from_dict(data)
     assert to_dict(again) == to_dict(results)
-    assert [r.status for r in again.invariants] == [Status.VERIFIED, Status.MOCK_ONLY, Status.INCIDENTAL]
+    assert [r.status for r in again.invariants] == [
+        Status.VERIFIED,
+        Status.MOCK_ONLY,
+        Status.INCIDENTAL,
+    ]
 
 
 @pytest.mark.invariant("RES-002")
@@ -61,7 +65,9 @@ def test_results_survive_a_round_trip_through_json() -> None:
         (json.dumps({"schema": SCHEMA}), "'invariants' is missing"),
     ],
 )
-def test_foreign_or_damaged_results_give_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+def test_foreign_or_damaged_results_give_a_clear_error(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = tmp_path / "results.json"
     path.write_text(text)
     with pytest.raises(ResultsError, match=message) as info:
@@ -147,6 +153,14 @@ def test_the_graph_has_every_node_and_edge_kind_and_exports() -> None:
     assert edges == {"depends_on", "guards", "claims", "executes", "replaces", "uses"}
     assert graph.has_edge("double:shop.billing.charge_order", "code:shop.billing:charge_order")
     assert json.loads(export(graph, "json"))["nodes"]
-    assert nx.read_graphml(__import__("io").BytesIO(export(graph, "graphml").encode())).number_of_nodes() == graph.number_of_nodes()
+    assert (
+        nx.read_graphml(
+            __import__("io").BytesIO(export(graph, "graphml").encode())
+        ).number_of_nodes()
+        == graph.number_of_nodes()
+    )
     dot = export(graph, "dot")
-    assert dot.startswith("digraph") and '"invariant:PAY-001" -> "code:shop.billing:charge_order"' in dot
+    assert (
+        dot.startswith("digraph")
+        and '"invariant:PAY-001" -> "code:shop.billing:charge_order"' in dot
+    )

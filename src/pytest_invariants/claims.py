@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import inspect
@@ -42,11 +43,9 @@ def _item_location(item: pytest.Item, rootdir: Path) -> Location:
     path, lineno, _ = item.reportinfo()
     line = (lineno or 0) + 1
     obj = getattr(item, "obj", None)
-    try:
+    with contextlib.suppress(OSError, TypeError):
         # The decorator line is where the reader wrote the marker.
         line = inspect.getsourcelines(obj)[1] if obj is not None else line
-    except (OSError, TypeError):
-        pass
     try:
         rel = Path(path).resolve().relative_to(rootdir.resolve()).as_posix()
     except ValueError:
@@ -55,9 +54,7 @@ def _item_location(item: pytest.Item, rootdir: Path) -> Location:
 
 
 def _glob_ids(nodeid: str, invariants: Iterable[Invariant]) -> list[str]:
-    return [
-        inv.id for inv in invariants if any(fnmatch.fnmatchcase(nodeid, g) for g in inv.tests)
-    ]
+    return [inv.id for inv in invariants if any(fnmatch.fnmatchcase(nodeid, g) for g in inv.tests)]
 
 
 def claims_of(item: pytest.Item, invariants: Sequence[Invariant], rootdir: Path) -> ItemClaims:

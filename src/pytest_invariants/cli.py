@@ -86,7 +86,9 @@ def _suspects(invariant_set: object, rootdir: Path) -> set[str]:
 def schema_main(args: argparse.Namespace) -> int:
     """Print the JSON Schema of the invariants file (or of the results file)."""
     name = "results.schema.json" if args.results else "invariants.schema.json"
-    text = resources.files("pytest_invariants").joinpath("schemas", name).read_text("utf-8")
+    text = (
+        resources.files("pytest_invariants").joinpath("schemas").joinpath(name).read_text("utf-8")
+    )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
@@ -128,8 +130,10 @@ def report_main(args: argparse.Namespace) -> int:
         raise CliError("report: name at least one of --html PATH, --md PATH, --sarif PATH")
     policy = merge_policies(results.invariant_set.gate, None)
     violations = None if policy.is_empty() else evaluate(results.invariants, policy)
-    paths = {fmt: Path(p) if p else None for fmt, p in
-             (("html", args.html), ("md", args.md), ("sarif", args.sarif))}
+    paths = {
+        fmt: Path(p) if p else None
+        for fmt, p in (("html", args.html), ("md", args.md), ("sarif", args.sarif))
+    }
     for path in write_reports(results, violations, paths):
         print(f"invariants: wrote {path}")
     return EXIT_OK
@@ -160,18 +164,26 @@ def combine_main(args: argparse.Namespace) -> int:
     """Merge shard results into one, recomputing every status from the merged evidence."""
     shards = [_read(path) for path in args.shards]
     first = shards[0]
-    for path, shard in zip(args.shards[1:], shards[1:]):
+    for path, shard in zip(args.shards[1:], shards[1:], strict=True):
         if shard.invariant_set.fingerprint != first.invariant_set.fingerprint:
-            raise CliError(f"{path}: made from other invariant files than {args.shards[0]}; "
-                           "re-run every shard on the same commit")
+            raise CliError(
+                f"{path}: made from other invariant files than {args.shards[0]}; "
+                "re-run every shard on the same commit"
+            )
         if shard.info.tool_version != first.info.tool_version:
-            raise CliError(f"{path}: made by pytest-invariants {shard.info.tool_version}, "
-                           f"{args.shards[0]} by {first.info.tool_version}")
+            raise CliError(
+                f"{path}: made by pytest-invariants {shard.info.tool_version}, "
+                f"{args.shards[0]} by {first.info.tool_version}"
+            )
     tests = _merge_tests(shards)
     suspect = {r.invariant.id for s in shards for r in s.invariants if r.suspect}
     verdicts = classify(first.invariant_set, tests, suspect=suspect)
-    info = replace(first.info, complete=all(s.info.complete for s in shards),
-                   partial=any(r.partial for r in verdicts), args=("combine", *args.shards))
+    info = replace(
+        first.info,
+        complete=all(s.info.complete for s in shards),
+        partial=any(r.partial for r in verdicts),
+        args=("combine", *args.shards),
+    )
     write_results(RunResults(first.invariant_set, verdicts, tuple(tests), info), Path(args.output))
     print(f"invariants: combined {len(shards)} shard(s), {len(tests)} test(s) into {args.output}")
     return EXIT_OK
@@ -188,8 +200,9 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the invariants files")
     check.add_argument("paths", nargs="*", help="files to check (default: discovered)")
     check.add_argument("--rootdir", default=".", help="project root (default: .)")
-    check.add_argument("--fail-on-suspect", action="store_true",
-                       help="exit 1 when an invariant needs review")
+    check.add_argument(
+        "--fail-on-suspect", action="store_true", help="exit 1 when an invariant needs review"
+    )
     check.set_defaults(func=check_main)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the invariants file")
@@ -250,4 +263,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -525,11 +525,17 @@ def _relative_set(invariant_set: InvariantSet, root: Path) -> InvariantSet:
 
 
 def load_side(root: Path, label: str, commit: str, explicit: str | None,
-              confined: bool) -> Side:
-    """Discover and validate the invariants under `root`; fall back to a lenient read."""
+              confined: bool, missing_ok: bool = False) -> Side:
+    """Discover and validate the invariants under `root`; fall back to a lenient read.
+
+    With `missing_ok` (the base revision), a named file that does not exist yet
+    means "no invariants then", not an error: the pull request adds it.
+    """
     try:
         paths = discover(root, explicit, ini_setting(root, "invariants_file"))
     except LoadError as exc:
+        if missing_ok:
+            return Side(label, commit, InvariantSet(()), read=disk_reader(root))
         return Side(label, commit, None, _relabel(exc.problems, root, label) if confined
                     else tuple(exc.problems), read=disk_reader(root))
     if not paths:
@@ -733,7 +739,8 @@ def run_diff(
     head_label = "working tree" if head is None else head
     with _exported(repo, base_commit) as base_root, \
             _head_root(repo, rootdir, head_commit) as (head_root, confined):
-        base_side = load_side(base_root, base, base_commit, explicit, confined=True)
+        base_side = load_side(base_root, base, base_commit, explicit, confined=True,
+                              missing_ok=True)
         head_side = load_side(head_root, head_label, head_commit, explicit, confined)
         if head_side.problems or head_side.invariant_set is None:
             raise HeadInvalid(head_side.problems)

@@ -19,9 +19,9 @@ kept as a warning (`take_warnings`) instead of being raised.
 
 from __future__ import annotations
 
+import decimal
 import importlib.util
 import inspect
-import numbers
 import os
 import sys
 import threading
@@ -38,7 +38,9 @@ from pytest_invariants.model import DoubleKind, DoubleRecord, MockCall, ObjectRe
 
 __all__ = ["DoubleObserver", "is_plain_data"]
 
-_PLAIN_SCALARS = (type(None), bool, numbers.Number, str, bytes)
+# Concrete types, not numbers.Number: an ABC check on each new mock class (every
+# mock has a class of its own) misses the ABC cache every time and is slow.
+_PLAIN_SCALARS = (type(None), int, float, complex, decimal.Decimal, str, bytes)
 _PLAIN_CONTAINERS = (tuple, list, set, frozenset)
 _MAX_DEPTH = 20  # deeper than this is treated as "not plain": cheap and safe
 
@@ -204,10 +206,6 @@ class DoubleObserver:
             records = tuple(self._current or ())
             calls = tuple(self._calls)
             self._current, self._calls = None, {}
-            # Forget mocks whose patch has ended; keep the ones still in place.
-            self._mock_targets = {
-                k: v for k, v in self._mock_targets.items() if v[3] in self._active
-            }
         return records, calls
 
     def add_external(self, record: DoubleRecord, active: bool = True) -> None:
@@ -247,7 +245,12 @@ class DoubleObserver:
     def restored(self, token: object) -> None:
         """Forget every replacement made under `token`: it has been undone."""
         with self._lock:
-            self._active.pop(id(token), None)
+            if self._active.pop(id(token), None) is None:
+                return
+            # Let go of its mocks now: holding thousands alive slows the GC.
+            # A call after the patch ended is still recorded, without a target.
+            key = id(token)
+            self._mock_targets = {k: v for k, v in self._mock_targets.items() if v[3] != key}
 
     def mock_called(self, mock: object) -> None:
         """Record a call of `mock` when the calling frame is scope code."""
@@ -430,6 +433,8 @@ class DoubleObserver:
             return DoubleKind.CONFIG
         if event.spy or via == _MOCKER_VIA["spy"]:
             return DoubleKind.SPY
+        if self._is_mock(event.new):
+            return DoubleKind.DOUBLE
         if event.new is MISSING:  # deleted: judged by what was taken away
             gone = event.original
             plain = gone is MISSING or is_plain_data(gone)

@@ -39,8 +39,10 @@ class Violation:
     title: str
 
     def render(self) -> str:
-        return (f"{self.invariant_id} ({self.severity}, owner {self.owner}) is {self.reason}: "
-                f"{self.title}")
+        return (
+            f"{self.invariant_id} ({self.severity}, owner {self.owner}) is {self.reason}: "
+            f"{self.title}"
+        )
 
 
 _EXAMPLE = "critical:mock-only,unverified;high:unverified"
@@ -76,7 +78,7 @@ def merge_policies(base: GatePolicy, override: GatePolicy | None) -> GatePolicy:
 
 
 def _reasons(res: InvariantResult, statuses: frozenset[str]) -> list[str]:
-    found = [res.status.value] if res.status.value in statuses else []
+    found: list[str] = [res.status.value] if res.status.value in statuses else []
     found += [flag for flag in FLAGS if flag in statuses and getattr(res, flag)]
     return found
 

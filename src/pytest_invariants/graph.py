@@ -40,8 +40,15 @@ def _double(target: str) -> str:
 def _add_invariants(graph: nx.DiGraph, results: RunResults) -> None:
     for res in results.invariants:
         inv = res.invariant
-        graph.add_node(_inv(inv.id), kind="invariant", label=inv.id, title=inv.title,
-                       status=res.status.value, severity=inv.severity.value, owner=inv.owner)
+        graph.add_node(
+            _inv(inv.id),
+            kind="invariant",
+            label=inv.id,
+            title=inv.title,
+            status=res.status.value,
+            severity=inv.severity.value,
+            owner=inv.owner,
+        )
         for entry in inv.code:
             graph.add_node(_code(entry.raw), kind="code", label=entry.raw, file=entry.file)
             graph.add_edge(_inv(inv.id), _code(entry.raw), kind="guards")
@@ -53,16 +60,25 @@ def _add_invariants(graph: nx.DiGraph, results: RunResults) -> None:
 def _add_tests(graph: nx.DiGraph, results: RunResults) -> None:
     for res in results.invariants:
         for link in res.links:
-            graph.add_node(_test(link.nodeid), kind="test", label=link.nodeid,
-                           outcome=link.outcome.value)
+            graph.add_node(
+                _test(link.nodeid), kind="test", label=link.nodeid, outcome=link.outcome.value
+            )
             if link.kind.value != "incidental":
-                graph.add_edge(_test(link.nodeid), _inv(res.invariant.id), kind="claims",
-                               link=link.kind.value, detail=link.detail or "")
+                graph.add_edge(
+                    _test(link.nodeid),
+                    _inv(res.invariant.id),
+                    kind="claims",
+                    link=link.kind.value,
+                    detail=link.detail or "",
+                )
             for entry in res.invariant.code:
-                count = sum(1 for line in link.executed.get(entry.file, ()) if entry.contains_line(line))
+                count = sum(
+                    1 for line in link.executed.get(entry.file, ()) if entry.contains_line(line)
+                )
                 if count:
-                    graph.add_edge(_test(link.nodeid), _code(entry.raw), kind="executes",
-                                   lines=count)
+                    graph.add_edge(
+                        _test(link.nodeid), _code(entry.raw), kind="executes", lines=count
+                    )
 
 
 def _add_doubles(graph: nx.DiGraph, results: RunResults) -> None:
@@ -73,10 +89,19 @@ def _add_doubles(graph: nx.DiGraph, results: RunResults) -> None:
         for double in ev.doubles:
             if double.kind is not DoubleKind.DOUBLE:
                 continue
-            graph.add_node(_double(double.target), kind="double", label=double.target,
-                           replacement=double.replacement)
-            graph.add_edge(_test(ev.nodeid), _double(double.target), kind="uses", via=double.via,
-                           where=double.where)
+            graph.add_node(
+                _double(double.target),
+                kind="double",
+                label=double.target,
+                replacement=double.replacement,
+            )
+            graph.add_edge(
+                _test(ev.nodeid),
+                _double(double.target),
+                kind="uses",
+                via=double.via,
+                where=double.where,
+            )
             for inv in invariants:
                 if inv.scoped and mocked_out(double, inv):
                     for entry in inv.code:
@@ -104,9 +129,13 @@ def _to_dot(graph: nx.DiGraph) -> str:
     lines = ["digraph invariants {", "  rankdir=LR;"]
     for node, attrs in graph.nodes(data=True):
         shape = _SHAPES.get(attrs.get("kind", ""), "ellipse")
-        lines.append(f"  {_dot_quote(node)} [label={_dot_quote(attrs.get('label', node))}, shape={shape}];")
+        lines.append(
+            f"  {_dot_quote(node)} [label={_dot_quote(attrs.get('label', node))}, shape={shape}];"
+        )
     for src, dst, attrs in graph.edges(data=True):
-        lines.append(f"  {_dot_quote(src)} -> {_dot_quote(dst)} [label={_dot_quote(attrs.get('kind', ''))}];")
+        lines.append(
+            f"  {_dot_quote(src)} -> {_dot_quote(dst)} [label={_dot_quote(attrs.get('kind', ''))}];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -47,7 +47,9 @@ class DoubleReporter(Protocol):
 
 
 @hookspec
-def pytest_invariants_install_detector(config: pytest.Config, reporter: DoubleReporter) -> str | None:
+def pytest_invariants_install_detector(
+    config: pytest.Config, reporter: DoubleReporter
+) -> str | None:
     """Hook your library so that it calls `reporter` while a test runs.
 
     Called once per process of an `--invariants` run, before any test. Return

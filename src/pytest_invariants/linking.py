@@ -66,7 +66,9 @@ def mocked_out(double: DoubleRecord, inv: Invariant) -> bool:
 def _replaces_a_read(double: DoubleRecord, inv: Invariant) -> bool:
     """Rule (b), second half: the double replaced a module-level name the scope reads."""
     names = _names_of(double)
-    return any(_overlaps(name, read) for entry in inv.code for read in entry.reads for name in names)
+    return any(
+        _overlaps(name, read) for entry in inv.code for read in entry.reads for name in names
+    )
 
 
 def _must_be_real(double: DoubleRecord, inv: Invariant) -> bool:
@@ -82,8 +84,13 @@ def _call_in_scope(call: MockCall, inv: Invariant) -> bool:
 
 
 def _describe_double(double: DoubleRecord) -> str:
-    replaced = f" (the real {double.original.dotted})" if double.original and double.original.dotted and double.original.dotted != double.target else ""
-    return f"{double.via} replaced {double.target}{replaced} with {double.replacement} at {double.where}"
+    replaced = (
+        f" (the real {double.original.dotted})"
+        if double.original and double.original.dotted and double.original.dotted != double.target
+        else ""
+    )
+    what = f"{double.target}{replaced}"
+    return f"{double.via} replaced {what} with {double.replacement} at {double.where}"
 
 
 def _double_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]]:
@@ -107,8 +114,9 @@ def _call_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]
             continue
         if _call_in_scope(call, inv):
             how = f"patched in as {call.target}" if call.target else "passed in by the test"
-            yield AGAINST_DOUBLES, (
-                f"mock {call.mock} ({how}) was called from {call.caller_file}:{call.caller_line}"
+            yield (
+                AGAINST_DOUBLES,
+                (f"mock {call.mock} ({how}) was called from {call.caller_file}:{call.caller_line}"),
             )
 
 

@@ -55,7 +55,13 @@ class DetectorReporter:
         self._active: dict[object, list[DoubleRecord]] = {}
 
     def activated(
-        self, target: str, replacement: str, via: str, *, where: str | None = None, key: object = None
+        self,
+        target: str,
+        replacement: str,
+        via: str,
+        *,
+        where: str | None = None,
+        key: object = None,
     ) -> None:
         record = DoubleRecord(
             target=target,
@@ -118,7 +124,9 @@ class EvidenceGatherer:
                 out.setdefault(rel, set()).update(lines)
         return {path: frozenset(lines) for path, lines in out.items()}
 
-    def end_test(self, nodeid: str, claims: Sequence[str], glob_claims: Sequence[str]) -> dict[str, Any]:
+    def end_test(
+        self, nodeid: str, claims: Sequence[str], glob_claims: Sequence[str]
+    ) -> dict[str, Any]:
         """Stop observing the current test and return its evidence as a JSON-ready dict."""
         executed = self._recorder.end_test() if self._recorder is not None else {}
         warnings = tuple(self._recorder.problems()) if self._recorder is not None else ()

@@ -71,7 +71,9 @@ def print_run_summary(collector: RunCollector, terminalreporter: Any) -> None:
     if _verbosity(terminalreporter) > 0 and observer is not None:
         detectors = ", ".join(observer.detectors) or "none"
         recorder = observer.recorder_name or "none (no scope to observe)"
-        terminalreporter.write_line(f"invariants: line recorder: {recorder}; detectors: {detectors}")
+        terminalreporter.write_line(
+            f"invariants: line recorder: {recorder}; detectors: {detectors}"
+        )
     if collector.results is not None:
         render(collector.results, collector.violations, console, _verbosity(terminalreporter))
     for error in collector.errors:

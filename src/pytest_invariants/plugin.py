@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +61,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args: list[str]) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: Any, args: list[str]
+) -> None:
     # `--invariants` takes a value only as `--invariants=PATH`: in `pytest --invariants tests/`
     # the user means a test path, so a bare flag is rewritten before argparse sees it.
     for index, arg in enumerate(args):
@@ -74,7 +75,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARKER}{MARKER_HELP[len(MARKER):]}")
+    config.addinivalue_line("markers", f"{MARKER}{MARKER_HELP[len(MARKER) :]}")
     if config.getoption("invariants") is None:
         return
     invariant_set = _load(config)
@@ -96,7 +97,9 @@ def _register_detectors(config: pytest.Config) -> None:
             module = entry.load()
         except Exception as exc:  # a broken third-party detector must not stop the run
             config.issue_config_time_warning(
-                pytest.PytestConfigWarning(f"invariants: detector {entry.name!r} failed to load: {exc}"),
+                pytest.PytestConfigWarning(
+                    f"invariants: detector {entry.name!r} failed to load: {exc}"
+                ),
                 stacklevel=2,
             )
             continue
@@ -208,4 +211,3 @@ class TestObserver:
     def pytest_unconfigure(self) -> None:
         self._config.hook.pytest_invariants_uninstall_detector(config=self._config)
         self._gatherer.uninstall()
-

@@ -109,13 +109,24 @@ def _invariant(inv: Invariant) -> dict[str, Any]:
 def _object_ref(ref: ObjectRef | None) -> dict[str, Any] | None:
     if ref is None:
         return None
-    return {"module": ref.module, "qualname": ref.qualname, "file": ref.file, "line": ref.line,
-            "type": ref.type}
+    return {
+        "module": ref.module,
+        "qualname": ref.qualname,
+        "file": ref.file,
+        "line": ref.line,
+        "type": ref.type,
+    }
 
 
 def _double(d: DoubleRecord) -> dict[str, Any]:
-    return {"target": d.target, "kind": d.kind.value, "replacement": d.replacement, "via": d.via,
-            "where": d.where, "original": _object_ref(d.original)}
+    return {
+        "target": d.target,
+        "kind": d.kind.value,
+        "replacement": d.replacement,
+        "via": d.via,
+        "where": d.where,
+        "original": _object_ref(d.original),
+    }
 
 
 def _mock_call(c: MockCall) -> dict[str, Any]:
@@ -171,8 +182,7 @@ def _summary(results: RunResults) -> dict[str, Any]:
     counts = {status.value: 0 for status in Status}
     for res in results.invariants:
         counts[res.status.value] += 1
-    return {"invariants": len(results.invariants), "tests": len(results.tests),
-            "by_status": counts}
+    return {"invariants": len(results.invariants), "tests": len(results.tests), "by_status": counts}
 
 
 def to_dict(results: RunResults) -> dict[str, Any]:
@@ -249,7 +259,9 @@ def _frozen_lines(data: Any) -> dict[str, frozenset[int]]:
 def _read_location(data: Any) -> Location:
     if not isinstance(data, dict):
         return Location("")
-    return Location(str(data.get("path", "")), int(data.get("line") or 0), int(data.get("col") or 0))
+    return Location(
+        str(data.get("path", "")), int(data.get("line") or 0), int(data.get("col") or 0)
+    )
 
 
 def _read_scope(data: dict[str, Any]) -> ScopeEntry:
@@ -290,8 +302,13 @@ def _read_invariant(data: dict[str, Any]) -> Invariant:
 def _read_ref(data: Any) -> ObjectRef | None:
     if not isinstance(data, dict):
         return None
-    return ObjectRef(data.get("module"), data.get("qualname"), data.get("file"), data.get("line"),
-                     data.get("type", ""))
+    return ObjectRef(
+        data.get("module"),
+        data.get("qualname"),
+        data.get("file"),
+        data.get("line"),
+        data.get("type", ""),
+    )
 
 
 def _read_call(data: dict[str, Any]) -> MockCall:
@@ -307,8 +324,14 @@ def evidence_from_dict(data: dict[str, Any]) -> TestEvidence:
         glob_claims=tuple(data.get("glob_claims", [])),
         executed=_frozen_lines(data.get("executed")),
         doubles=tuple(
-            DoubleRecord(d["target"], DoubleKind(d["kind"]), d.get("replacement", ""),
-                         d.get("via", ""), d.get("where", ""), _read_ref(d.get("original")))
+            DoubleRecord(
+                d["target"],
+                DoubleKind(d["kind"]),
+                d.get("replacement", ""),
+                d.get("via", ""),
+                d.get("where", ""),
+                _read_ref(d.get("original")),
+            )
             for d in data.get("doubles", [])
         ),
         mock_calls=tuple(_read_call(c) for c in data.get("mock_calls", [])),
@@ -358,13 +381,11 @@ def from_dict(data: Any, where: str = "results") -> RunResults:
             f"{where}: schema is {schema!r}, expected {SCHEMA!r} -- "
             "produce it with `pytest --invariants` of a matching pytest-invariants version"
         )
-    run = data.get("run") if isinstance(data.get("run"), dict) else {}
+    run: dict[str, Any] = data["run"] if isinstance(data.get("run"), dict) else {}
     try:
         results = tuple(_read_result(r) for r in _need(data, "invariants", list, where))
         tests = tuple(evidence_from_dict(t) for t in data.get("tests", []))
-        policy = {
-            sev: frozenset(st) for sev, st in (data.get("gate_policy") or {}).items()
-        }
+        policy = {sev: frozenset(st) for sev, st in (data.get("gate_policy") or {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultsError(f"{where}: damaged results file ({type(exc).__name__}: {exc})") from None
     iset = InvariantSet(
@@ -393,7 +414,9 @@ def read_results(path: Path) -> RunResults:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ResultsError(f"{path}: no such results file -- run `pytest --invariants` first") from None
+        raise ResultsError(
+            f"{path}: no such results file -- run `pytest --invariants` first"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
     try:

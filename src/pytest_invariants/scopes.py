@@ -82,9 +82,31 @@ def _find_spec(dotted: str, locations: list[str]) -> ModuleSpec | None:
                 return None  # a plain module has no submodules
             locations = list(spec.submodule_search_locations)
         spec = PathFinder.find_spec(".".join(parts[:depth]), locations)
+        if spec is None and depth == 1:
+            spec = _editable_spec(parts[0])
         if spec is None:
             return None
     return spec
+
+
+def _editable_spec(name: str) -> ModuleSpec | None:
+    """Find a top-level package installed in editable mode (`pip install -e .`).
+
+    setuptools maps such packages with a finder on `sys.meta_path`, not a
+    `sys.path` entry. Its `find_spec` only looks names up in a table, so asking
+    it is safe; other meta-path finders may run code, so they are not asked.
+    """
+    for finder in sys.meta_path:
+        kind = type(finder) if not isinstance(finder, type) else finder
+        if "editable" not in f"{kind.__module__}.{kind.__qualname__}".lower():
+            continue
+        try:
+            spec = finder.find_spec(name, None)
+        except Exception:  # a broken third-party finder must not break validation
+            continue
+        if spec is not None:
+            return spec
+    return None
 
 
 def module_name_for_file(path: Path, search_path: SearchPath) -> str | None:

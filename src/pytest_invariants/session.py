@@ -39,7 +39,7 @@ _SEVERITY = {
 
 def _phase_outcome(report: pytest.TestReport) -> Outcome:
     xfail = hasattr(report, "wasxfail")
-    if report.when == "???":
+    if str(report.when) == "???":
         return Outcome.CRASHED  # xdist's report for a test whose worker died
     if report.passed:
         return Outcome.XPASSED if xfail and report.when == "call" else Outcome.PASSED
@@ -175,9 +175,7 @@ class RunCollector:
     def _write_reports(self, results: RunResults) -> None:
         from .output import write_reports
 
-        paths = {
-            fmt: self._out_path(f"invariants_{fmt}") for fmt in ("html", "md", "sarif")
-        }
+        paths = {fmt: self._out_path(f"invariants_{fmt}") for fmt in ("html", "md", "sarif")}
         try:
             self.written.extend(write_reports(results, self.violations, paths))
         except OSError as exc:

@@ -87,6 +87,27 @@ def _suggested(links: Sequence[Link]) -> tuple[str, ...]:
     return tuple(link.nodeid for link in good[:SUGGESTIONS])
 
 
+class _TestIndex:
+    """Find the tests that can link to an invariant without looking at every test."""
+
+    def __init__(self, tests: Sequence[TestEvidence]) -> None:
+        self._tests = tests
+        self._by_claim: dict[str, list[int]] = {}
+        self._by_file: dict[str, list[int]] = {}
+        for index, ev in enumerate(tests):
+            for iid in ev.claims:
+                self._by_claim.setdefault(iid, []).append(index)
+            for path in ev.executed:
+                self._by_file.setdefault(path, []).append(index)
+
+    def candidates(self, inv: Invariant) -> list[TestEvidence]:
+        """Return, in run order, the tests that claim `inv` or ran one of its scope files."""
+        found = set(self._by_claim.get(inv.id, ()))
+        for path in {entry.file for entry in inv.code}:
+            found.update(self._by_file.get(path, ()))
+        return [self._tests[index] for index in sorted(found)]
+
+
 def _result(inv: Invariant, tests: Sequence[TestEvidence], proven: bool) -> InvariantResult:
     links = tuple(link for ev in tests if (link := link_for(inv, ev)) is not None)
     passed = [link for link in links if link.is_evidence]
@@ -140,8 +161,10 @@ def classify(
 ) -> tuple[InvariantResult, ...]:
     """Return one result per invariant, in the order of the invariants file."""
     proven_ids, suspect_ids = set(proven), set(suspect)
+    index = _TestIndex(tests)
     results = {
-        inv.id: _result(inv, tests, inv.id in proven_ids) for inv in invariant_set.invariants
+        inv.id: _result(inv, index.candidates(inv), inv.id in proven_ids)
+        for inv in invariant_set.invariants
     }
     risks = _at_risk(results)
     return tuple(

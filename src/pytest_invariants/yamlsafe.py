@@ -57,6 +57,7 @@ _SCALAR_TAGS: Final = frozenset(
 )
 _STR: Final = _TAG + "str"
 _TYPED_TAGS: Final = frozenset(_TAG + t for t in ("null", "bool", "int", "float"))
+_MEMO_LENGTH: Final = 40
 _COLLECTION_TAGS: Final = frozenset(_TAG + t for t in ("seq", "map", "set", "omap", "pairs"))
 
 Scalar: TypeAlias = "bool | int | float | str | None"
@@ -213,6 +214,7 @@ class _Builder:
         self._open_anchors: set[str] = set()
         self._documents = 0
         self._total = 0
+        self._plain: dict[str, tuple[str, Scalar]] = {}
 
     def feed(self, event: yaml.Event) -> None:
         """Consume one parser event."""
@@ -253,6 +255,10 @@ class _Builder:
         if tag is None and event.style:
             # Quoted or block text is always a string: no resolving needed.
             return Node(event.value, line, col, _STR, event.value)
+        if tag is None and event.value in self._plain:
+            # Keys and short values repeat in every invariant: resolve each once.
+            tag, value = self._plain[event.value]
+            return Node(value, line, col, tag, event.value)
         if tag in (None, "!"):
             # The stubs leave `resolve` untyped; it returns the tag as a str.
             tag = str(_RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit))  # type: ignore[no-untyped-call]
@@ -264,7 +270,10 @@ class _Builder:
                 f"unsupported YAML tag {tag!r}",
                 "remove the tag: an invariants file holds plain text, numbers and lists",
             )
-        return Node(self._construct(event, tag), line, col, tag, event.value)
+        value = self._construct(event, tag)
+        if event.tag is None and len(event.value) <= _MEMO_LENGTH:
+            self._plain[event.value] = (tag, value)
+        return Node(value, line, col, tag, event.value)
 
     def _construct(self, event: yaml.ScalarEvent, tag: str) -> Scalar:
         """Build the plain value of a scalar; dates and binary stay as written."""

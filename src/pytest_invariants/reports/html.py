@@ -382,6 +382,8 @@ def render(results: RunResults, violations: Sequence[Violation] | None) -> str:
     )
 
 
-def render_to(path: Path | str, results: RunResults, violations: Sequence[Violation] | None) -> None:
+def render_to(
+    path: Path | str, results: RunResults, violations: Sequence[Violation] | None
+) -> None:
     """Write the HTML report to `path` atomically (readers never see half a file)."""
     write_atomically(Path(path), render(results, violations))
