@@ -52,12 +52,15 @@ def _read(path: str) -> RunResults:
 
 def check_main(args: argparse.Namespace) -> int:
     """Validate the invariants files; print every problem with its location."""
+    from .diff import ini_setting
     from .loading import LoadError, discover, format_problems, load_invariants
     from .scopes import default_search_path
 
     rootdir = Path(args.rootdir).resolve()
     try:
-        paths = [Path(p) for p in args.paths] or discover(rootdir)
+        paths = [Path(p) for p in args.paths] or discover(
+            rootdir, ini_value=ini_setting(rootdir, "invariants_file")
+        )
     except LoadError as exc:
         print(format_problems(exc.problems), file=sys.stderr)
         return EXIT_PROBLEMS

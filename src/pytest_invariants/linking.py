@@ -35,11 +35,11 @@ def _overlaps(a: str, b: str) -> bool:
 
 def _names_of(double: DoubleRecord) -> list[str]:
     """Return the dotted names a double stands for: its target and what it replaced."""
-    names = [double.target]
+    names = [double.target, *double.aliases]
     original = double.original.dotted if double.original else None
-    if original and original != double.target:
+    if original:
         names.append(original)
-    return names
+    return list(dict.fromkeys(names))
 
 
 def _allowed(names: Iterable[str], inv: Invariant) -> bool:

@@ -237,6 +237,9 @@ class DoubleRecord:
     via: str  # 'unittest.mock.patch', 'monkeypatch.setattr', 'responses', ...
     where: str  # 'tests/test_pay.py:31'
     original: ObjectRef | None = None
+    # Other names of the same double: a detector reports a boundary (`clock`) and the
+    # modules it patches (`time`, `datetime`) as one double with several names.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

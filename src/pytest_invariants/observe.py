@@ -34,7 +34,7 @@ def scope_files(invariant_set: InvariantSet, rootdir: Path) -> dict[str, str]:
 _NOT_TEST_CODE = (os.sep + "site-packages" + os.sep, os.sep + "_pytest" + os.sep, "pluggy")
 
 
-def _test_code_location(rootdir: Path) -> str:
+def _test_code_location(rootdir: Path) -> str | None:
     """Return `path:line` of the innermost frame in the project's own code."""
     root = str(rootdir)
     frame = sys._getframe(1)
@@ -43,16 +43,22 @@ def _test_code_location(rootdir: Path) -> str:
         if path.startswith(root) and not any(part in path for part in _NOT_TEST_CODE):
             return f"{os.path.relpath(path, root)}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
-    return "?"
+    return None
 
 
 class DetectorReporter:
-    """The `reporter` handed to detector plugins (hookspecs.DoubleReporter)."""
+    """The `reporter` handed to detector plugins (hookspecs.DoubleReporter).
+
+    Every target activated under one key is a name of one double: freezegun's
+    `clock`, `time` and `datetime` are one fake clock, so `allow_doubles: [clock]`
+    must cover all three. Each record therefore carries the key's other names.
+    """
 
     def __init__(self, observer: DoubleObserver, rootdir: Path) -> None:
         self._observer = observer
         self._rootdir = rootdir
         self._active: dict[object, list[DoubleRecord]] = {}
+        self.current_test_file = "?"
 
     def activated(
         self,
@@ -63,15 +69,27 @@ class DetectorReporter:
         where: str | None = None,
         key: object = None,
     ) -> None:
-        record = DoubleRecord(
-            target=target,
-            kind=DoubleKind.DOUBLE,
-            replacement=replacement,
-            via=via,
-            where=where or _test_code_location(self._rootdir),
-        )
-        self._active.setdefault(key if key is not None else record, []).append(record)
-        self._observer.add_external(record, active=True)
+        if key is None:
+            key = (target, replacement, via, object())
+        earlier = self._active.pop(key, [])
+        for record in earlier:
+            self._observer.add_external(record, active=False)
+        names = tuple(dict.fromkeys([*(r.target for r in earlier), target]))
+        place = where or _test_code_location(self._rootdir) or self.current_test_file
+        records = [
+            DoubleRecord(
+                target=name,
+                kind=DoubleKind.DOUBLE,
+                replacement=replacement,
+                via=via,
+                where=place,
+                aliases=tuple(n for n in names if n != name),
+            )
+            for name in names
+        ]
+        self._active[key] = records
+        for record in records:
+            self._observer.add_external(record, active=True)
 
     def deactivated(self, key: object) -> None:
         for record in self._active.pop(key, []):
@@ -112,6 +130,8 @@ class EvidenceGatherer:
 
     def begin_test(self, nodeid: str) -> None:
         self._started = time.perf_counter()
+        # Decorator forms (`@freeze_time`) start doubles with no test frame on the stack.
+        self.reporter.current_test_file = nodeid.split("::", 1)[0]
         if self._recorder is not None:
             self._recorder.begin_test()
         self._doubles.begin_test(nodeid)
@@ -131,6 +151,7 @@ class EvidenceGatherer:
         executed = self._recorder.end_test() if self._recorder is not None else {}
         warnings = tuple(self._recorder.problems()) if self._recorder is not None else ()
         doubles, calls = self._doubles.end_test()
+        warnings += self._doubles.take_warnings()
         evidence = TestEvidence(
             nodeid=nodeid,
             outcome=Outcome.PASSED,  # the receiving side sets the real outcome from the reports

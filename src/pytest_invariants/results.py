@@ -119,7 +119,7 @@ def _object_ref(ref: ObjectRef | None) -> dict[str, Any] | None:
 
 
 def _double(d: DoubleRecord) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "target": d.target,
         "kind": d.kind.value,
         "replacement": d.replacement,
@@ -127,6 +127,9 @@ def _double(d: DoubleRecord) -> dict[str, Any]:
         "where": d.where,
         "original": _object_ref(d.original),
     }
+    if d.aliases:
+        data["aliases"] = list(d.aliases)
+    return data
 
 
 def _mock_call(c: MockCall) -> dict[str, Any]:
@@ -224,7 +227,10 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        # mkstemp makes a private file (0600); give it the mode the file had, or the
+        # mode a plain open() would have given it, so CI artifacts stay readable.
+        os.chmod(tmp, _mode_for(path))
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -232,6 +238,15 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_results(results: RunResults, *paths: Path) -> None:
@@ -331,6 +346,7 @@ def evidence_from_dict(data: dict[str, Any]) -> TestEvidence:
                 d.get("via", ""),
                 d.get("where", ""),
                 _read_ref(d.get("original")),
+                tuple(d.get("aliases", ())),
             )
             for d in data.get("doubles", [])
         ),

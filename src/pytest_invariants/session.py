@@ -128,7 +128,16 @@ class RunCollector:
             return None
         return evaluate(results.invariants, policy)
 
-    def _info(self, complete: bool, partial: bool) -> RunInfo:
+    @staticmethod
+    def _observation_warnings(tests: list[TestEvidence]) -> tuple[str, ...]:
+        """Return each distinct observation problem once, with the first test that hit it."""
+        first: dict[str, str] = {}
+        for ev in tests:
+            for warning in ev.observation_warnings:
+                first.setdefault(warning, ev.nodeid)
+        return tuple(f"{nodeid}: {warning}" for warning, nodeid in first.items())
+
+    def _info(self, complete: bool, partial: bool, warnings: tuple[str, ...] = ()) -> RunInfo:
         observer = self._config.pluginmanager.get_plugin("invariants-observer")
         return RunInfo(
             rootdir=str(self._config.rootpath),
@@ -140,12 +149,14 @@ class RunCollector:
             complete=complete,
             partial=partial,
             args=tuple(str(a) for a in self._config.invocation_params.args),
+            warnings=warnings,
         )
 
     def build(self, complete: bool) -> RunResults:
         tests = self._tests()
         verdicts = classify(self._set, tests, suspect=self._suspects())
-        info = self._info(complete, any(r.partial for r in verdicts))
+        partial = any(r.partial for r in verdicts)
+        info = self._info(complete, partial, self._observation_warnings(tests))
         return RunResults(self._set, verdicts, tuple(tests), info)
 
     # -- output -----------------------------------------------------------------
