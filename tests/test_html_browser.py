@@ -131,6 +131,15 @@ def test_status_card_filters(report: Page) -> None:
     assert report.visible_ids() == ["PAY-002"]
 
 
+def test_the_table_opens_worst_status_first(report: Page) -> None:
+    order = ["failing", "unverified", "incidental", "claimed", "mock-only", "verified", "proven"]
+    statuses = report.page.eval_on_selector_all(
+        "#inv-table tbody tr td:first-child", "cells => cells.map(c => c.textContent.trim())"
+    )
+    assert statuses[0] == "failing"
+    assert statuses == sorted(statuses, key=order.index)
+
+
 def test_sorting(report: Page) -> None:
     report.page.click("#inv-table th[data-key='id']")
     ids = report.visible_ids()

@@ -85,6 +85,8 @@
   document.querySelectorAll("#inv-table th[data-key]").forEach(function (th) {
     th.addEventListener("click", function () { sortBy(th); });
   });
+  // Open worst first, as a reader triaging the report wants it.
+  sortBy(document.querySelector('#inv-table th[data-key="status"]'));
   document.querySelectorAll(".card[data-status]").forEach(function (card) {
     card.addEventListener("click", function () {
       byStatus.value = byStatus.value === card.dataset.status ? "" : card.dataset.status;
