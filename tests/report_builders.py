@@ -192,6 +192,13 @@ def sample_results(rootdir: Path | str = "", proofs: bool = True) -> RunResults:
                     "status": "survived",
                     "killed_by": [],
                 },
+                {
+                    "id": "m3-equivalent",
+                    "diff": "-    x = 1\n+    x = 2",
+                    "status": "survived",
+                    "killed_by": [],
+                    "waived": True,
+                },
             ],
         }
     }

@@ -112,6 +112,7 @@ def test_detail_sections_hold_the_evidence(page: str) -> None:
     assert '<a href="https://example.org/rb"' in pay1
     assert 'href="javascript' not in pay1 and "javascript:alert(1)" in pay1
     assert "Surviving mutants" in pay1 and "m2 (survived)" in pay1
+    assert "m3-equivalent" not in pay1  # waived as equivalent: not a finding
     assert "&lt;script&gt;x&lt;/script&gt;" in pay1  # the mutant's diff is escaped
 
 

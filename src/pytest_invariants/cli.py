@@ -240,6 +240,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .prove import add_prove_parser
+
+    add_prove_parser(sub)
     try:
         from . import cli_review
     except ImportError:  # pragma: no cover - during development only

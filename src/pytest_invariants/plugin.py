@@ -16,7 +16,7 @@ import pytest
 from .claims import MARKER, MARKER_HELP, ItemClaims, claims_of
 from .gate import PolicyError, parse_policy
 from .model import InvariantSet, Problem
-from .session import RunCollector
+from .session import RunCollector, XdistReceiver
 
 __all__: list[str] = []
 
@@ -77,6 +77,8 @@ def pytest_load_initial_conftests(
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}{MARKER_HELP[len(MARKER) :]}")
     if config.getoption("invariants") is None:
+        if config.getoption("invariants_prove"):
+            raise pytest.UsageError("--invariants-prove needs --invariants (it proves its results)")
         return
     invariant_set = _load(config)
     if config.getoption("invariants_gate") or config.getini("invariants_gate"):
@@ -85,7 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
     is_worker = hasattr(config, "workerinput")
     config.pluginmanager.register(TestObserver(config, invariant_set), "invariants-observer")
     if not is_worker:
-        config.pluginmanager.register(RunCollector(config, invariant_set), "invariants-collector")
+        collector = RunCollector(config, invariant_set)
+        config.pluginmanager.register(collector, "invariants-collector")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistReceiver(collector), "invariants-xdist")
 
 
 def _register_detectors(config: pytest.Config) -> None:
@@ -160,6 +165,7 @@ class TestObserver:
         self._gatherer = EvidenceGatherer(invariant_set, config.rootpath)
 
         self.detectors: list[str] = []
+        self._deselected: dict[str, list[list[str]]] = {}
 
     @property
     def recorder_name(self) -> str:
@@ -200,6 +206,11 @@ class TestObserver:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if call.when == "setup" and item.stash.get(_CLAIMS, None):
+            # Sent ahead of the evidence: if an xdist worker dies during the call,
+            # the controller still knows which invariants the crashed test claimed.
+            claims = item.stash[_CLAIMS]
+            report.invariants_claims = [list(claims.ids), list(claims.by_glob)]  # type: ignore[attr-defined]
         if call.when == "teardown":
             claims = item.stash.get(_CLAIMS, ItemClaims((), (), ()))
             # An attribute on the report survives xdist's serialisation to the controller.
@@ -207,6 +218,19 @@ class TestObserver:
                 item.nodeid, claims.ids, claims.by_glob
             )
         return report
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        # An xdist controller collects nothing: its workers tell it what -k/-m deselected.
+        for item in items:
+            claims = item.stash.get(_CLAIMS, None)
+            if claims and claims.ids:
+                self._deselected[item.nodeid] = [list(claims.ids), list(claims.by_glob)]
+
+    def pytest_sessionfinish(self) -> None:
+        output = getattr(self._config, "workeroutput", None)
+        if output is not None:  # an xdist worker: hand what the controller cannot see over
+            output["invariants_deselected"] = self._deselected
+            output["invariants_recorder"] = self.recorder_name
 
     def pytest_unconfigure(self) -> None:
         self._config.hook.pytest_invariants_uninstall_detector(config=self._config)

@@ -8,6 +8,9 @@ reports that pytest (or xdist) hands it, so both kinds of run give the same data
 from __future__ import annotations
 
 import platform
+import signal
+import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +24,7 @@ from .model import InvariantSet, Location, Outcome, RunInfo, RunResults, TestEvi
 from .results import DEFAULT_PATH, evidence_from_dict, write_results
 from .status import classify
 
-__all__ = ["EXIT_RESULTS_UNWRITABLE", "RunCollector"]
+__all__ = ["EXIT_RESULTS_UNWRITABLE", "RunCollector", "XdistReceiver"]
 
 # The run finished but its results could not be written (read-only folder, full disk).
 EXIT_RESULTS_UNWRITABLE = 8
@@ -48,6 +51,10 @@ def _phase_outcome(report: pytest.TestReport) -> Outcome:
     return Outcome.FAILED if report.when == "call" else Outcome.ERROR
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -63,6 +70,9 @@ class RunCollector:
         self._locations: dict[str, Location] = {}
         self._order: list[str] = []
         self._deselected: dict[str, TestEvidence] = {}
+        self._claims: dict[str, list[list[str]]] = {}  # sent ahead of the evidence
+        self._previous_sigterm: Any = None
+        self.worker_recorder = ""  # the line recorder the xdist workers used
         self._started = _now()
         self.results: RunResults | None = None
         self.violations: list[Violation] | None = None
@@ -71,18 +81,34 @@ class RunCollector:
 
     # -- gathering ------------------------------------------------------------
 
+    def pytest_sessionstart(self) -> None:
+        # pytest leaves SIGTERM at its default, which kills the run without a word;
+        # as an interruption it gets the same "incomplete, previous results kept" path.
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+
+    def pytest_unconfigure(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         from .plugin import item_claims
 
         for item in items:
             claims = item_claims(item)
             if claims and claims.ids:
-                self._deselected[item.nodeid] = TestEvidence(
-                    nodeid=item.nodeid,
-                    outcome=Outcome.DESELECTED,
-                    claims=claims.ids,
-                    glob_claims=claims.by_glob,
-                )
+                self.add_deselected(item.nodeid, claims.ids, claims.by_glob)
+
+    def add_deselected(self, nodeid: str, ids: Sequence[str], by_glob: Sequence[str]) -> None:
+        """Record a deselected test that claims invariants (so they are partial)."""
+        self._deselected[nodeid] = TestEvidence(
+            nodeid=nodeid,
+            outcome=Outcome.DESELECTED,
+            claims=tuple(ids),
+            glob_claims=tuple(by_glob),
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
@@ -94,6 +120,9 @@ class RunCollector:
         outcome = _phase_outcome(report)
         if _SEVERITY[outcome] > _SEVERITY[self._outcomes[nodeid]]:
             self._outcomes[nodeid] = outcome
+        claims = getattr(report, "invariants_claims", None)
+        if isinstance(claims, list):
+            self._claims[nodeid] = claims
         evidence = getattr(report, "invariants_evidence", None)
         if isinstance(evidence, dict):
             self._evidence[nodeid] = evidence
@@ -101,7 +130,12 @@ class RunCollector:
     def _tests(self) -> list[TestEvidence]:
         tests: list[TestEvidence] = []
         for nodeid in self._order:
-            data = self._evidence.get(nodeid, {"nodeid": nodeid, "outcome": "passed"})
+            # No evidence means the test never reached teardown (its xdist worker
+            # crashed): keep its claims, so the invariants see a crashed claim.
+            ids, by_glob = self._claims.get(nodeid, [[], []])
+            fallback = {"nodeid": nodeid, "outcome": "passed", "claims": ids}
+            fallback["glob_claims"] = by_glob
+            data = self._evidence.get(nodeid, fallback)
             ev = evidence_from_dict(data)
             tests.append(
                 replace(ev, outcome=self._outcomes[nodeid], location=self._locations[nodeid])
@@ -143,7 +177,7 @@ class RunCollector:
             rootdir=str(self._config.rootpath),
             tool_version=__version__,
             python=platform.python_version(),
-            recorder=getattr(observer, "recorder_name", ""),
+            recorder=getattr(observer, "recorder_name", "") or self.worker_recorder,
             started=self._started,
             finished=_now(),
             complete=complete,
@@ -203,6 +237,10 @@ class RunCollector:
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
         self.results = self.build(complete=True)
+        if self._config.getoption("invariants_prove"):
+            from .prove import prove_in_session
+
+            self.results = prove_in_session(self._config, self.results)
         self.violations = self._policy_violations(self.results)
         self._write(self.results)
         if self.errors and session.exitstatus == 0:
@@ -214,3 +252,22 @@ class RunCollector:
         from .output import print_run_summary
 
         print_run_summary(self, terminalreporter)
+        if self.results is not None and self._config.getoption("invariants_prove"):
+            from .prove import print_survivors
+
+            print_survivors(self.results, terminalreporter._tw._file)
+
+
+class XdistReceiver:
+    """Take what xdist workers hand over at their end; registered only when xdist is present."""
+
+    def __init__(self, collector: RunCollector) -> None:
+        self._collector = collector
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        for nodeid, (ids, by_glob) in output.get("invariants_deselected", {}).items():
+            self._collector.add_deselected(nodeid, ids, by_glob)
+        self._collector.worker_recorder = output.get("invariants_recorder", "") or (
+            self._collector.worker_recorder
+        )

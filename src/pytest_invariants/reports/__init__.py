@@ -161,7 +161,11 @@ def reason(res: InvariantResult) -> str:
         return "no test claims it and no test ran its code"
     real = [link.nodeid for link in claims if link.is_evidence and link.kind is LinkKind.REAL]
     done = f"real test(s): {_few(real)}"
-    return f"{done}; proof: every mutant killed" if status is Status.PROVEN else done
+    if status is Status.PROVEN and res.proof:
+        score = res.proof.get("score")
+        if isinstance(score, (int, float)):
+            return f"{done}; proof: {score:.0%} of its mutants killed"
+    return done
 
 
 def violations_by_id(violations: Sequence[Violation] | None) -> dict[str, list[Violation]]:

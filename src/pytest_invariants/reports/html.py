@@ -219,7 +219,10 @@ def _proof(proof: Mapping[str, object] | None) -> ProofView | None:
     if not proof:
         return None
     raw = proof.get("mutants")
-    mutants = [m for m in map(_mutant, raw if isinstance(raw, list) else []) if m]
+    listed = [m for m in (raw if isinstance(raw, list) else []) if isinstance(m, Mapping)]
+    # A waived (equivalent) mutant is shown in the proof's diff list, never as a finding.
+    counted = [m for m in listed if not m.get("waived")]
+    mutants = [m for m in map(_mutant, counted) if m]
     survivors = tuple(m for m in mutants if m.status not in ("killed", "timeout"))
     score = proof.get("score")
     score_text = f"{score:.0%}" if isinstance(score, (int, float)) else str(score or "—")

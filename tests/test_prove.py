@@ -1,0 +1,293 @@
+"""Proof by targeted mutation, end to end on small real projects (pytester subprocesses)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_invariants.cli import main as cli_main
+from pytest_invariants.prove import proof_of
+
+pytest_plugins = ["pytester"]
+
+RULES = '''\
+def is_adult(age):
+    return age >= 18
+
+
+def shipping_fee(total):
+    if total >= 50:
+        return 0
+    return 5
+
+
+def countdown(n):
+    while n > 0:
+        n -= 1
+    return n
+
+
+def greeting():
+    return None
+
+
+def double(x):
+    return x * 2  # invariants: equivalent
+'''
+
+INVARIANTS = """\
+version: 1
+defaults:
+  owner: team
+invariants:
+  - id: AGE
+    title: Adults are 18 or older
+    why: Law.
+    code: [pkg.rules:is_adult]
+  - id: FEE
+    title: Shipping is free from 50
+    why: Promise.
+    code: [pkg.rules:shipping_fee]
+  - id: LOOP
+    title: Countdown ends at zero
+    why: Demo.
+    code: [pkg.rules:countdown]
+  - id: NONE
+    title: Greeting is nothing
+    why: Demo.
+    code: [pkg.rules:greeting]
+  - id: WAIVED
+    title: Doubling
+    why: Demo.
+    code: [pkg.rules:double]
+  - id: FAKE
+    title: Adults again, tested through a fake
+    why: Demo.
+    code: [pkg.rules:is_adult]
+    allow_doubles: [pkg.rules]
+"""
+
+TESTS = '''\
+import pytest
+from pkg import rules
+
+
+@pytest.mark.invariant("AGE")
+def test_adult_and_child():
+    assert rules.is_adult(30)
+    assert not rules.is_adult(5)
+
+
+@pytest.mark.invariant("FEE")
+@pytest.mark.parametrize(("total", "fee"), [(49, 5), (50, 0)])
+def test_fee_on_both_sides(total, fee):
+    assert rules.shipping_fee(total) == fee
+
+
+@pytest.mark.invariant("LOOP")
+def test_countdown():
+    assert rules.countdown(3) == 0
+
+
+@pytest.mark.invariant("NONE")
+def test_greeting():
+    assert rules.greeting() is None
+
+
+@pytest.mark.invariant("WAIVED")
+def test_double():
+    rules.double(2)
+
+
+@pytest.mark.invariant("FAKE")
+def test_through_a_fake(monkeypatch):
+    rules.is_adult(40)  # runs the real scope once, asserts nothing about it
+    monkeypatch.setattr(rules, "is_adult", lambda age: age >= 18)
+    assert rules.is_adult(18)
+    assert not rules.is_adult(17)
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(**{"pkg/__init__.py": "", "pkg/rules.py": RULES})
+    pytester.makefile(".yaml", invariants=INVARIANTS)
+    pytester.makepyfile(test_rules=TESTS)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    return pytester
+
+
+def _results(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
+    data = json.loads((pytester.path / ".invariants" / "results.json").read_text())
+    return {inv["id"]: inv for inv in data["invariants"]}
+
+
+def _prove(pytester: pytest.Pytester, *args: str) -> int:
+    results = str(pytester.path / ".invariants" / "results.json")
+    return cli_main(["prove", "--results", results, "--timeout-base", "1", *args])
+
+
+def _statuses(proof: dict[str, Any]) -> dict[str, str]:
+    return {f"{m['line']}:{m['operator']}": m["status"] for m in proof["mutants"]}
+
+
+def _tree_hash(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_pytest_run_proves_killed_and_shows_surviving_boundary_mutant(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest_subprocess(
+        "--invariants", "--invariants-prove", "--invariants-html=report.html",
+        "-p", "no:cacheprovider", "-k", "fee or adult",
+    )
+    assert result.ret == 0
+    found = _results(project)
+    assert found["FEE"]["status"] == "proven"
+    assert found["FEE"]["proof"]["score"] == 1.0
+    assert found["FEE"]["proof"]["cached"] is False
+    age = found["AGE"]
+    assert age["status"] == "verified"
+    assert _statuses(age["proof"]) == {
+        "2:comparison-boundary": "survived",
+        "2:comparison-negate": "killed",
+        "2:number-plus-one": "survived",
+        "2:number-minus-one": "survived",
+        "2:return-none": "killed",
+    }
+    killed = next(m for m in age["proof"]["mutants"] if m["status"] == "killed")
+    assert killed["killed_by"] == "test_rules.py::test_adult_and_child"
+    boundary = next(m for m in age["proof"]["mutants"] if m["operator"] == "comparison-boundary")
+    assert "+    return age > 18" in boundary["diff"]
+    assert age["proof"]["proven"] is False
+    result.stdout.fnmatch_lines([
+        "*this change to your code breaks no test: pkg/rules.py:2 (comparison-boundary)*",
+    ])
+    html = (project.path / "report.html").read_text()
+    assert "Surviving mutants" in html and "return age &gt; 18" in html
+
+
+def test_a_test_that_patched_the_function_lets_every_mutant_survive(
+    project: pytest.Pytester,
+) -> None:
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fake")
+    assert _results(project)["FAKE"]["status"] == "verified"  # the doubles are allowed
+    assert _prove(project, "FAKE") == 0
+    proof = _results(project)["FAKE"]["proof"]
+    assert proof["total"] == 5 and proof["killed"] == 0
+    assert _results(project)["FAKE"]["status"] == "verified"
+
+
+def test_an_infinite_loop_mutant_is_killed_by_timeout(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "countdown")
+    started = time.monotonic()
+    assert _prove(project, "LOOP") == 0
+    statuses = _statuses(_results(project)["LOOP"]["proof"])
+    assert statuses["13:arithmetic-swap"] == "timeout"  # n += 1 never ends
+    assert statuses["13:statement-remove"] == "timeout"
+    assert time.monotonic() - started < 60
+
+
+def test_rerun_hits_the_cache_and_an_edit_misses_it(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fee")
+    assert _prove(project, "FEE") == 0
+    assert _results(project)["FEE"]["proof"]["cached"] is False
+    assert (project.path / ".invariants" / "proof-cache.json").is_file()
+    assert _prove(project, "FEE") == 0
+    assert _results(project)["FEE"]["proof"]["cached"] is True
+    assert _results(project)["FEE"]["status"] == "proven"
+    test_file = project.path / "test_rules.py"
+    test_file.write_text(test_file.read_text() + "\n# an edit\n")
+    assert _prove(project, "FEE") == 0
+    assert _results(project)["FEE"]["proof"]["cached"] is False
+    assert _prove(project, "FEE", "--no-cache") == 0
+    assert _results(project)["FEE"]["proof"]["cached"] is False
+
+
+def test_zero_mutants_and_all_waived_are_never_proven(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess(
+        "--invariants", "-p", "no:cacheprovider", "-k", "greeting or double"
+    )
+    assert _prove(project, "NONE", "WAIVED") == 0
+    found = _results(project)
+    assert found["NONE"]["status"] == "verified"
+    assert found["NONE"]["proof"]["total"] == 0 and found["NONE"]["proof"]["proven"] is False
+    assert "nothing was measured" in found["NONE"]["proof"]["note"]
+    waived = found["WAIVED"]["proof"]
+    assert found["WAIVED"]["status"] == "verified"
+    assert waived["waived"] == len(waived["mutants"]) > 0 and waived["total"] == 0
+    assert all(m["waived"] for m in waived["mutants"])
+
+
+def test_zero_mutants_proof_value_is_not_proven() -> None:
+    assert proof_of([], 0.0, cached=False, note=None)["proven"] is False
+    killed = [{"status": "killed", "waived": False}]
+    assert proof_of(killed, 1.0, cached=False, note=None)["proven"] is True
+    assert proof_of(killed, 1.0, cached=False, note="baseline failed")["proven"] is False
+
+
+def test_threshold_from_the_invariants_file(project: pytest.Pytester) -> None:
+    project.makefile(".yaml", invariants=INVARIANTS.replace(
+        "    code: [pkg.rules:is_adult]\n  - id: FEE",
+        "    code: [pkg.rules:is_adult]\n    prove: {threshold: 0.4}\n  - id: FEE",
+    ))
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
+    assert _prove(project, "AGE") == 0
+    age = _results(project)["AGE"]
+    assert age["proof"]["threshold"] == 0.4 and age["proof"]["score"] == 0.4
+    assert age["status"] == "proven"
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_proof_leaves_every_file_identical(
+    project: pytest.Pytester, how: signal.Signals
+) -> None:
+    slow = TESTS.replace("def test_adult_and_child():\n",
+                         "def test_adult_and_child():\n    import time; time.sleep(0.4)\n")
+    project.makepyfile(test_rules=slow)
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
+    before = _tree_hash(project.path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_invariants.cli", "prove", "AGE"],
+        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    time.sleep(3.0)  # the worker has started and is running mutants
+    assert proc.poll() is None, proc.communicate()[0]
+    proc.send_signal(how)
+    output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode != 0, output
+    assert _tree_hash(project.path) == before
+
+
+def test_an_interrupted_pytest_proof_keeps_the_previous_results(project: pytest.Pytester) -> None:
+    slow = TESTS.replace("def test_adult_and_child():\n",
+                         "def test_adult_and_child():\n    import time; time.sleep(0.4)\n")
+    project.makepyfile(test_rules=slow)
+    args = ["-m", "pytest", "--invariants", "-p", "no:cacheprovider", "-k", "adult_and"]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run([sys.executable, *args], cwd=project.path, env=env, capture_output=True)
+    before = _tree_hash(project.path)
+    proc = subprocess.Popen([sys.executable, *args, "--invariants-prove"], cwd=project.path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    time.sleep(4.0)
+    assert proc.poll() is None, proc.communicate()[0]
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "the proof was interrupted" in output
+    assert _tree_hash(project.path) == before
