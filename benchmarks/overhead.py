@@ -119,18 +119,18 @@ def _module(module: int) -> str:
     return head + "".join(_function(module, i) for i in range(FUNCTIONS_PER_MODULE))
 
 
-def _test_file(first: int, count: int, rng: random.Random) -> str:
+def _test_file(first: int, count: int, calls: int, rng: random.Random) -> str:
     lines = [f"from {PACKAGE} import " + ", ".join(f"m{i}" for i in range(MODULES)), ""]
     for number in range(first, first + count):
         lines.append(f"def test_{number}():")
-        for _ in range(CALLS_PER_TEST):
+        for _ in range(calls):
             module, function = rng.randrange(MODULES), rng.randrange(FUNCTIONS_PER_MODULE)
             lines.append(f"    assert m{module}.f{function}({number}) >= 0")
         lines.append("")
     return "\n".join(lines)
 
 
-def generate(root: Path, tests: int) -> None:
+def generate(root: Path, tests: int, calls: int = CALLS_PER_TEST) -> None:
     """Write the package, the tests and the conftest shim under `root`."""
     rng = random.Random(20240601)
     package = root / PACKAGE
@@ -143,7 +143,9 @@ def generate(root: Path, tests: int) -> None:
     per_file = 100
     for first in range(0, tests, per_file):
         count = min(per_file, tests - first)
-        (suite / f"test_{first // per_file:03d}.py").write_text(_test_file(first, count, rng))
+        (suite / f"test_{first // per_file:03d}.py").write_text(
+            _test_file(first, count, calls, rng)
+        )
     (root / "conftest.py").write_text(SHIM)
     (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
 
@@ -233,7 +235,7 @@ def measure(root: Path, python: str, todo: list[Config], repeat: int, prefer: st
             config.times.append(run_once(root, python, config, prefer))
 
 
-def render(todo: list[Config], python: str, tests: int) -> str:
+def render(todo: list[Config], python: str, tests: int, calls: int) -> str:
     """Return the results table."""
     version = subprocess.run(
         [python, "-c", "import sys; print(sys.version.split()[0])"],
@@ -241,7 +243,8 @@ def render(todo: list[Config], python: str, tests: int) -> str:
         text=True,
     ).stdout.strip()
     plain = statistics.median(todo[0].times)
-    rows = [f"Python {version}, {tests} tests, median CPU seconds of {len(todo[0].times)} runs"]
+    runs = len(todo[0].times)
+    rows = [f"Python {version}, {tests} tests x {calls} calls, median CPU seconds of {runs} runs"]
     for config in todo:
         median = statistics.median(config.times)
         note = ""
@@ -260,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     """Generate the suite, time every set-up and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=3000)
+    parser.add_argument(
+        "--calls", type=int, default=CALLS_PER_TEST, help="package calls per test (work)"
+    )
     parser.add_argument("--scope", type=float, nargs="+", default=[0.05, 0.5])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--python", default=sys.executable, help="interpreter to benchmark")
@@ -269,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="inv-bench-") as tmp:
         root = args.keep or Path(tmp) / "project"
-        generate(root, args.tests)
+        generate(root, args.tests, args.calls)
         todo = configs(root, args.scope, args.plugin_flag)
         measure(root, args.python, todo, args.repeat, args.prefer)
-        print(render(todo, args.python, args.tests))
+        print(render(todo, args.python, args.tests, args.calls))
     return 0
 
 

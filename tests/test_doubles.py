@@ -807,6 +807,7 @@ def _hook_points() -> list[tuple[type, str]]:
     return points + [(mp, name) for name in [*names, "syspath_prepend", "chdir", "undo"]]
 
 
+@pytest.mark.invariant("DBL-001")
 def test_uninstall_restores_every_original(tmp_path: Path) -> None:
     before = {(cls, name): cls.__dict__[name] for cls, name in _hook_points()}
     signatures = {key: inspect.signature(value) for key, value in before.items()}
@@ -828,6 +829,7 @@ class _Thing:
         return 1
 
 
+@pytest.mark.invariant("DBL-001")
 def test_mock_behaviour_unchanged_in_process(tmp_path: Path) -> None:
     observer = DoubleObserver(tmp_path, [__file__])
     observer.install()

@@ -233,6 +233,7 @@ def test_zero_mutants_and_all_waived_are_never_proven(project: pytest.Pytester) 
     assert all(m["waived"] for m in waived["mutants"])
 
 
+@pytest.mark.invariant("PROVE-001")
 def test_zero_mutants_proof_value_is_not_proven() -> None:
     assert proof_of([], 0.0, cached=False, note=None)["proven"] is False
     killed = [{"status": "killed", "waived": False}]
@@ -252,6 +253,28 @@ def test_threshold_from_the_invariants_file(project: pytest.Pytester) -> None:
     assert age["status"] == "proven"
 
 
+def _wait_for_a_mutant_worker(proc: subprocess.Popen[bytes], limit: float = 120.0) -> None:
+    """Wait until `proc` has started a child process: the proof is under way.
+
+    Sleeping a fixed time instead made the test depend on the machine's load.
+    """
+    tasks = Path(f"/proc/{proc.pid}/task")
+    if not (tasks / str(proc.pid) / "children").exists():
+        pytest.skip("needs Linux /proc to see the mutant worker start")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        # Workers may be started from any of the controller's threads.
+        for children in tasks.glob("*/children"):
+            try:
+                if children.read_text().split():
+                    return
+            except OSError:
+                continue  # the thread ended while we looked
+        time.sleep(0.02)
+    raise AssertionError("no mutant worker started")
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_proof_leaves_every_file_identical(
     project: pytest.Pytester, how: signal.Signals
@@ -266,8 +289,8 @@ def test_an_interrupted_proof_leaves_every_file_identical(
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    time.sleep(3.0)  # the worker has started and is running mutants
-    assert proc.poll() is None, proc.communicate()[0]
+    _wait_for_a_mutant_worker(proc)
+    time.sleep(0.5)  # the worker is running mutants now
     proc.send_signal(how)
     output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode != 0, output
@@ -284,8 +307,8 @@ def test_an_interrupted_pytest_proof_keeps_the_previous_results(project: pytest.
     before = _tree_hash(project.path)
     proc = subprocess.Popen([sys.executable, *args, "--invariants-prove"], cwd=project.path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    time.sleep(4.0)
-    assert proc.poll() is None, proc.communicate()[0]
+    _wait_for_a_mutant_worker(proc)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output

@@ -489,3 +489,24 @@ def test_statement_starts_agree_with_coverage() -> None:
     for line in range(1, SHOP.count("\n") + 1):
         if line in ours or parser.first_line(line) != line:
             assert ours.get(line, line) == parser.first_line(line), line
+
+
+@pytest.mark.parametrize("prefer", MECHANISMS)
+def test_closures_made_during_the_run_are_not_a_problem(
+    pytester: pytest.Pytester, prefer: str
+) -> None:
+    out = _script(
+        pytester,
+        prefer,
+        """
+        recorder.start()
+        shop.made_later = shop.deco(len)  # a closure built from instrumented code
+        recorder.instrument_module(shop)  # what the import hook does on a re-import
+        recorder.begin_test()
+        shop.made_later("ab")
+        lines = recorder.end_test()
+        recorder.stop()
+        print(json.dumps({"problems": recorder.problems(), "hit": bool(lines)}))
+        """,
+    )
+    assert out == {"problems": [], "hit": True}

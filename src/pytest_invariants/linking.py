@@ -135,7 +135,13 @@ def scope_lines_run(inv: Invariant, ev: TestEvidence) -> dict[str, frozenset[int
         lines = ev.executed.get(entry.file)
         if not lines:
             continue
-        hit = {line for line in lines if entry.contains_line(line)}
+        if entry.lines is None:
+            hit = frozenset(lines)
+        else:
+            # Walk the scope's span, not every line run in the file: this is the
+            # inner loop of classification (benchmarks/scale.py).
+            first, last = entry.lines
+            hit = lines.intersection(range(first, last + 1))
         if hit:
             ran.setdefault(entry.file, set()).update(hit)
     return {path: frozenset(lines) for path, lines in ran.items()}

@@ -76,9 +76,6 @@ def print_run_summary(collector: RunCollector, terminalreporter: Any) -> None:
         )
     if collector.results is not None:
         render(collector.results, collector.violations, console, _verbosity(terminalreporter))
-    if collector.results is not None:
-        for warning in collector.results.info.warnings:
-            terminalreporter.write_line(f"invariants: observation problem: {warning}", yellow=True)
     for error in collector.errors:
         terminalreporter.write_line(f"ERROR: {error}", red=True)
     if collector.violations:

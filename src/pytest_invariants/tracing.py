@@ -317,7 +317,7 @@ def _units(tree: ast.AST) -> Iterator[tuple[int, int]]:
         if isinstance(node, (ast.stmt, ast.excepthandler)):
             last = body[0].lineno - 1 if isinstance(body, list) and body else _end(node)
             yield node.lineno, max(node.lineno, last)
-        elif isinstance(node, ast.match_case):  # type: ignore[attr-defined,unused-ignore]
+        elif isinstance(node, ast.match_case):
             first = node.pattern.lineno
             yield first, max(first, node.body[0].lineno - 1)
 
