@@ -138,8 +138,16 @@ class Runner:
     def pytest_configure(self, config: pytest.Config) -> None:
         # The user's addopts may ask for our own report, a JUnit file or an HTML report:
         # a proof run must never write into the project, so those are switched off here.
-        for name in ("invariants", "invariants_json", "invariants_html", "invariants_md",
-                     "invariants_sarif", "xmlpath", "htmlpath", "report_log"):
+        for name in (
+            "invariants",
+            "invariants_json",
+            "invariants_html",
+            "invariants_md",
+            "invariants_sarif",
+            "xmlpath",
+            "htmlpath",
+            "report_log",
+        ):
             if hasattr(config.option, name):
                 setattr(config.option, name, None)
         if hasattr(config.option, "invariants_prove"):
@@ -193,9 +201,12 @@ class Runner:
         if isinstance(target, str):
             return {**result, "status": "error", "why": target}
         try:
-            code = function_code(mutated_tree(self._spec["sources"][mutant.file], mutant),
-                                 target.original.co_filename, mutant.function,
-                                 mutant.function_line)
+            code = function_code(
+                mutated_tree(self._spec["sources"][mutant.file], mutant),
+                target.original.co_filename,
+                mutant.function,
+                mutant.function_line,
+            )
             target.swap(code)
         except (SyntaxError, ValueError, TypeError) as exc:
             target.restore()
@@ -233,9 +244,12 @@ class Runner:
             functions = _live_functions(path, name, mutant.function_line)
         if not functions:
             return f"{mutant.function} ({mutant.file}:{mutant.function_line}) is not loaded"
-        original = function_code(ast.parse(self._spec["sources"][mutant.file]),
-                                 functions[0].__code__.co_filename, mutant.function,
-                                 mutant.function_line)
+        original = function_code(
+            ast.parse(self._spec["sources"][mutant.file]),
+            functions[0].__code__.co_filename,
+            mutant.function,
+            mutant.function_line,
+        )
         if original.co_code != functions[0].__code__.co_code:
             return f"{mutant.file} changed since its mutants were made"
         return _Target(functions)
@@ -276,8 +290,16 @@ def _teardown_all(session: pytest.Session) -> None:
 
 def _pytest_args(spec: dict[str, Any]) -> list[str]:
     files = sorted({nodeid.split("::", 1)[0] for nodeid in spec["tests"]})
-    args = [*files, "-q", "-p", "no:randomly", "--rootdir", spec["rootdir"],
-            "-o", f"cache_dir={spec['cache_dir']}"]
+    args = [
+        *files,
+        "-q",
+        "-p",
+        "no:randomly",
+        "--rootdir",
+        spec["rootdir"],
+        "-o",
+        f"cache_dir={spec['cache_dir']}",
+    ]
     if importlib.util.find_spec("xdist") is not None:
         args += ["-n", "0"]  # one mutant at a time in this process; parallelism is ours
     if importlib.util.find_spec("pytest_cov") is not None:

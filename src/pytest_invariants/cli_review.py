@@ -62,8 +62,9 @@ def _fail_on(text: str | None) -> list[str]:
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
     unknown = [n for n in names if n not in FAIL_ON]
     if unknown:
-        raise _UsageError(f"--fail-on: unknown {', '.join(unknown)} -- choose from "
-                          f"{','.join(FAIL_ON)}")
+        raise _UsageError(
+            f"--fail-on: unknown {', '.join(unknown)} -- choose from {','.join(FAIL_ON)}"
+        )
     return names
 
 
@@ -90,11 +91,18 @@ def diff_main(args: argparse.Namespace) -> int:
         fail_on = _fail_on(args.fail_on)
         results = _results(args.results)
         if "impacted-unverified" in fail_on and results is None:
-            raise _UsageError("--fail-on impacted-unverified needs --results RESULTS.json "
-                              "(from `pytest --invariants`)")
-        report = _run_diff(Path(args.rootdir).resolve(), args.base, args.head,
-                           explicit=args.invariants, results=results,
-                           merge_base=args.merge_base)
+            raise _UsageError(
+                "--fail-on impacted-unverified needs --results RESULTS.json "
+                "(from `pytest --invariants`)"
+            )
+        report = _run_diff(
+            Path(args.rootdir).resolve(),
+            args.base,
+            args.head,
+            explicit=args.invariants,
+            results=results,
+            merge_base=args.merge_base,
+        )
     except (_UsageError, GitError) as exc:
         return _error("diff", str(exc))
     except HeadInvalid as exc:
@@ -110,29 +118,45 @@ def _head_invalid(exc: HeadInvalid) -> int:
     from .loading import format_problems
 
     print(format_problems(list(exc.problems)), file=sys.stderr)
-    return _error("diff", f"the invariants at HEAD are invalid ({len(exc.problems)} problem(s)); "
-                  "fix them first (`invariants check`)")
+    return _error(
+        "diff",
+        f"the invariants at HEAD are invalid ({len(exc.problems)} problem(s)); "
+        "fix them first (`invariants check`)",
+    )
 
 
 def add_diff_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `invariants diff BASE [HEAD]`."""
     parser = subparsers.add_parser(
-        "diff", help="review invariant and guarded-code changes between git revisions",
+        "diff",
+        help="review invariant and guarded-code changes between git revisions",
         description="Compare the invariants (and the code they guard) at BASE with HEAD "
-                    "(default: the working tree). Exit 0, 1 when --fail-on applies, 2 on error.",
+        "(default: the working tree). Exit 0, 1 when --fail-on applies, 2 on error.",
     )
     parser.add_argument("base", metavar="BASE", help="base revision, e.g. origin/main")
-    parser.add_argument("head", metavar="HEAD", nargs="?", default=None,
-                        help="head revision (default: the working tree)")
+    parser.add_argument(
+        "head",
+        metavar="HEAD",
+        nargs="?",
+        default=None,
+        help="head revision (default: the working tree)",
+    )
     parser.add_argument("--invariants", metavar="PATH", help="invariants file or folder")
     parser.add_argument("--rootdir", default=".", help="project root (default: .)")
-    parser.add_argument("--results", metavar="RESULTS.json",
-                        help="results of `pytest --invariants` to show each impacted status")
+    parser.add_argument(
+        "--results",
+        metavar="RESULTS.json",
+        help="results of `pytest --invariants` to show each impacted status",
+    )
     parser.add_argument("--format", choices=FORMATS, default="markdown")
-    parser.add_argument("--fail-on", metavar="LIST",
-                        help=f"exit 1 when any applies: {','.join(FAIL_ON)}")
-    parser.add_argument("--merge-base", action="store_true",
-                        help="compare from the merge base of BASE and HEAD (like BASE...HEAD)")
+    parser.add_argument(
+        "--fail-on", metavar="LIST", help=f"exit 1 when any applies: {','.join(FAIL_ON)}"
+    )
+    parser.add_argument(
+        "--merge-base",
+        action="store_true",
+        help="compare from the merge base of BASE and HEAD (like BASE...HEAD)",
+    )
     parser.set_defaults(func=diff_main)
 
 
@@ -184,8 +208,13 @@ def _write(chosen: Sequence[Invariant], rootdir: Path) -> list[tuple[str, str, s
     written: list[tuple[str, str, str]] = []
     for path, prints in by_file.items():
         for iid in write_reviewed(path, prints):
-            written.append((iid, prints[iid], str(path.relative_to(rootdir)
-                            if rootdir in path.parents else path)))
+            written.append(
+                (
+                    iid,
+                    prints[iid],
+                    str(path.relative_to(rootdir) if rootdir in path.parents else path),
+                )
+            )
     return written
 
 
@@ -208,9 +237,10 @@ def review_main(args: argparse.Namespace) -> int:
 def add_review_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `invariants review ID... | --all`."""
     parser = subparsers.add_parser(
-        "review", help="record that invariants were reviewed (clears 'suspect')",
+        "review",
+        help="record that invariants were reviewed (clears 'suspect')",
         description="Write the `reviewed:` fingerprint of each invariant (its meaning and its "
-                    "scope code) into the invariants file; later changes make it suspect.",
+        "scope code) into the invariants file; later changes make it suspect.",
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="invariant ids to mark reviewed")
     parser.add_argument("--all", action="store_true", help="every invariant")

@@ -202,7 +202,8 @@ def _covers(wide: ScopeEntry, narrow: ScopeEntry) -> bool:
         if wide.lines is None:
             return True
         return narrow.lines is not None and (
-            wide.lines[0] <= narrow.lines[0] and narrow.lines[1] <= wide.lines[1])
+            wide.lines[0] <= narrow.lines[0] and narrow.lines[1] <= wide.lines[1]
+        )
     return False
 
 
@@ -214,16 +215,27 @@ def _scope_change(old: Sequence[ScopeEntry], new: Sequence[ScopeEntry]) -> Field
     lost = [e.raw for e in old if not any(_covers(n, e) for n in new)]
     gained = [e.raw for e in new if not any(_covers(o, e) for o in old)]
     if lost:
-        return FieldChange("code", old_raw, new_raw, Effect.WEAKENED,
-                           f"scope narrowed: {', '.join(lost)} no longer guarded")
+        return FieldChange(
+            "code",
+            old_raw,
+            new_raw,
+            Effect.WEAKENED,
+            f"scope narrowed: {', '.join(lost)} no longer guarded",
+        )
     if gained:
-        return FieldChange("code", old_raw, new_raw, Effect.STRENGTHENED,
-                           f"scope widened: {', '.join(gained)} now guarded")
+        return FieldChange(
+            "code",
+            old_raw,
+            new_raw,
+            Effect.STRENGTHENED,
+            f"scope widened: {', '.join(gained)} now guarded",
+        )
     return FieldChange("code", old_raw, new_raw, Effect.NEUTRAL, "scope rewritten, same code")
 
 
-def _names_change(name: str, old: Sequence[str], new: Sequence[str], *,
-                  grow_weakens: bool, what: str) -> FieldChange | None:
+def _names_change(
+    name: str, old: Sequence[str], new: Sequence[str], *, grow_weakens: bool, what: str
+) -> FieldChange | None:
     """Compare two dotted-name lists where `under` decides coverage."""
     if sorted(old) == sorted(new):
         return None
@@ -233,12 +245,18 @@ def _names_change(name: str, old: Sequence[str], new: Sequence[str], *,
     strengthens = lost if grow_weakens else gained
     if weakens:
         verb = "added" if grow_weakens else "removed"
-        return FieldChange(name, list(old), list(new), Effect.WEAKENED,
-                           f"{what} {verb}: {', '.join(weakens)}")
+        return FieldChange(
+            name, list(old), list(new), Effect.WEAKENED, f"{what} {verb}: {', '.join(weakens)}"
+        )
     if strengthens:
         verb = "removed" if grow_weakens else "added"
-        return FieldChange(name, list(old), list(new), Effect.STRENGTHENED,
-                           f"{what} {verb}: {', '.join(strengthens)}")
+        return FieldChange(
+            name,
+            list(old),
+            list(new),
+            Effect.STRENGTHENED,
+            f"{what} {verb}: {', '.join(strengthens)}",
+        )
     return FieldChange(name, list(old), list(new), Effect.NEUTRAL, f"{what} rewritten")
 
 
@@ -248,11 +266,13 @@ def _set_change(name: str, old: Sequence[str], new: Sequence[str], what: str) ->
         return None
     lost = [o for o in old if o not in new]
     if lost:
-        return FieldChange(name, list(old), list(new), Effect.WEAKENED,
-                           f"{what} removed: {', '.join(lost)}")
+        return FieldChange(
+            name, list(old), list(new), Effect.WEAKENED, f"{what} removed: {', '.join(lost)}"
+        )
     gained = [n for n in new if n not in old]
-    return FieldChange(name, list(old), list(new), Effect.STRENGTHENED,
-                       f"{what} added: {', '.join(gained)}")
+    return FieldChange(
+        name, list(old), list(new), Effect.STRENGTHENED, f"{what} added: {', '.join(gained)}"
+    )
 
 
 def _text_change(name: str, old: str, new: str) -> FieldChange | None:
@@ -270,8 +290,9 @@ def _severity_change(old: Severity, new: Severity) -> FieldChange | None:
         return None
     lowered = new.rank > old.rank
     effect = Effect.WEAKENED if lowered else Effect.STRENGTHENED
-    return FieldChange("severity", old.value, new.value, effect,
-                       f"severity {'lowered' if lowered else 'raised'}")
+    return FieldChange(
+        "severity", old.value, new.value, effect, f"severity {'lowered' if lowered else 'raised'}"
+    )
 
 
 def _lifecycle_change(old: str, new: str) -> FieldChange | None:
@@ -306,10 +327,20 @@ def field_changes(old: Invariant, new: Invariant) -> tuple[FieldChange, ...]:
         _text_change("owner", old.owner, new.owner),
         _severity_change(old.severity, new.severity),
         _scope_change(old.code, new.code),
-        _names_change("must_be_real", old.must_be_real, new.must_be_real,
-                      grow_weakens=False, what="must_be_real"),
-        _names_change("allow_doubles", old.allow_doubles, new.allow_doubles,
-                      grow_weakens=True, what="allowed doubles"),
+        _names_change(
+            "must_be_real",
+            old.must_be_real,
+            new.must_be_real,
+            grow_weakens=False,
+            what="must_be_real",
+        ),
+        _names_change(
+            "allow_doubles",
+            old.allow_doubles,
+            new.allow_doubles,
+            grow_weakens=True,
+            what="allowed doubles",
+        ),
         _set_change("tests", old.tests, new.tests, "claim globs"),
         _lifecycle_change(old.lifecycle, new.lifecycle),
         _threshold_change(old.prove_threshold, new.prove_threshold),
@@ -323,8 +354,9 @@ def field_changes(old: Invariant, new: Invariant) -> tuple[FieldChange, ...]:
 
 def _same_rule(old: Invariant, new: Invariant) -> bool:
     """Return True when two invariants with different ids state the same rule on the same code."""
-    return (_words(old.title).casefold() == _words(new.title).casefold()
-            and sorted(e.raw.strip() for e in old.code) == sorted(e.raw.strip() for e in new.code))
+    return _words(old.title).casefold() == _words(new.title).casefold() and sorted(
+        e.raw.strip() for e in old.code
+    ) == sorted(e.raw.strip() for e in new.code)
 
 
 def _renames(removed: list[Invariant], added: list[Invariant]) -> list[tuple[Invariant, Invariant]]:
@@ -352,8 +384,9 @@ def compare_invariants(old: Iterable[Invariant], new: Iterable[Invariant]) -> li
     for before, after in _renames(removed, added):
         removed.remove(before)
         added.remove(after)
-        changes.append(_change("renamed", after, old_id=before.id,
-                               fields=field_changes(before, after)))
+        changes.append(
+            _change("renamed", after, old_id=before.id, fields=field_changes(before, after))
+        )
     for iid, current in new_by_id.items():
         previous = old_by_id.get(iid)
         if previous is not None and (fields := field_changes(previous, current)):
@@ -373,10 +406,14 @@ def compare_gate(old: GatePolicy, new: GatePolicy) -> list[FieldChange]:
             continue
         lost, gained = sorted(before - after), sorted(after - before)
         effect = Effect.WEAKENED if lost else Effect.STRENGTHENED
-        reason = (f"{severity} no longer fails on {', '.join(lost)}" if lost
-                  else f"{severity} now fails on {', '.join(gained)}")
-        changes.append(FieldChange(f"gate.fail_on.{severity}", sorted(before), sorted(after),
-                                   effect, reason))
+        reason = (
+            f"{severity} no longer fails on {', '.join(lost)}"
+            if lost
+            else f"{severity} now fails on {', '.join(gained)}"
+        )
+        changes.append(
+            FieldChange(f"gate.fail_on.{severity}", sorted(before), sorted(after), effect, reason)
+        )
     return changes
 
 
@@ -396,8 +433,9 @@ def _qualname(entry: ScopeEntry) -> str | None:
     return entry.raw.partition(":")[2].strip() or None
 
 
-def _entry_impact(entry: ScopeEntry, diff: FileDiff, base_text: str | None,
-                  head_text: str | None) -> ImpactedEntry | None:
+def _entry_impact(
+    entry: ScopeEntry, diff: FileDiff, base_text: str | None, head_text: str | None
+) -> ImpactedEntry | None:
     """Decide whether one entry's code changed, by its normalised tree (not by line numbers)."""
     qualname = _qualname(entry)
     before, after = scope_code(base_text, qualname), scope_code(head_text, qualname)
@@ -424,13 +462,20 @@ def code_impact(
     impacts: list[Impact] = []
     for inv in invariants:
         entries = tuple(
-            hit for entry in inv.code if entry.file in diffs
-            and (hit := _entry_impact(entry, diffs[entry.file], read_base(diffs[entry.file]),
-                                      read_head(entry.file))) is not None
+            hit
+            for entry in inv.code
+            if entry.file in diffs
+            and (
+                hit := _entry_impact(
+                    entry, diffs[entry.file], read_base(diffs[entry.file]), read_head(entry.file)
+                )
+            )
+            is not None
         )
         if entries:
-            impacts.append(_with_results(Impact(inv.id, inv.title, inv.severity.value, entries),
-                                         results))
+            impacts.append(
+                _with_results(Impact(inv.id, inv.title, inv.severity.value, entries), results)
+            )
     return impacts
 
 
@@ -451,8 +496,11 @@ def ini_setting(root: Path, name: str) -> str | None:
         path = root / filename
         if not path.is_file():
             continue
-        found = (_toml_setting(path, section) if filename.endswith(".toml")
-                 else _cfg_setting(path, section[0]))
+        found = (
+            _toml_setting(path, section)
+            if filename.endswith(".toml")
+            else _cfg_setting(path, section[0])
+        )
         if found is not None:
             # pytest stops at the first file holding a pytest section, set or not.
             value = found.get(name)
@@ -461,9 +509,12 @@ def ini_setting(root: Path, name: str) -> str | None:
 
 
 _CONFIG_FILES: Final = (
-    ("pytest.toml", ("pytest",)), (".pytest.toml", ("pytest",)),
-    ("pytest.ini", ("pytest",)), (".pytest.ini", ("pytest",)),
-    ("pyproject.toml", ("tool", "pytest", "ini_options")), ("tox.ini", ("pytest",)),
+    ("pytest.toml", ("pytest",)),
+    (".pytest.toml", ("pytest",)),
+    ("pytest.ini", ("pytest",)),
+    (".pytest.ini", ("pytest",)),
+    ("pyproject.toml", ("tool", "pytest", "ini_options")),
+    ("tox.ini", ("pytest",)),
     ("setup.cfg", ("tool:pytest",)),
 )
 
@@ -513,19 +564,25 @@ def _relabel(problems: Iterable[Problem], root: Path, label: str) -> tuple[Probl
 
 def _relative_set(invariant_set: InvariantSet, root: Path) -> InvariantSet:
     """Make the invariants' locations relative to `root` when the loader gave them absolute."""
+
     def rel(loc: Location) -> Location:
         path = Path(loc.path)
         if path.is_absolute() and root in path.parents:
             return replace(loc, path=path.relative_to(root).as_posix())
         return loc
 
-    invariants = tuple(replace(inv, location=rel(inv.location))
-                       for inv in invariant_set.invariants)
+    invariants = tuple(replace(inv, location=rel(inv.location)) for inv in invariant_set.invariants)
     return replace(invariant_set, invariants=invariants)
 
 
-def load_side(root: Path, label: str, commit: str, explicit: str | None,
-              confined: bool, missing_ok: bool = False) -> Side:
+def load_side(
+    root: Path,
+    label: str,
+    commit: str,
+    explicit: str | None,
+    confined: bool,
+    missing_ok: bool = False,
+) -> Side:
     """Discover and validate the invariants under `root`; fall back to a lenient read.
 
     With `missing_ok` (the base revision), a named file that does not exist yet
@@ -536,8 +593,13 @@ def load_side(root: Path, label: str, commit: str, explicit: str | None,
     except LoadError as exc:
         if missing_ok:
             return Side(label, commit, InvariantSet(()), read=disk_reader(root))
-        return Side(label, commit, None, _relabel(exc.problems, root, label) if confined
-                    else tuple(exc.problems), read=disk_reader(root))
+        return Side(
+            label,
+            commit,
+            None,
+            _relabel(exc.problems, root, label) if confined else tuple(exc.problems),
+            read=disk_reader(root),
+        )
     if not paths:
         empty = InvariantSet(())
         return Side(label, commit, empty, read=disk_reader(root))
@@ -585,8 +647,9 @@ def _severity(value: Any) -> Severity:
         return Severity.MEDIUM
 
 
-def _lenient_invariant(data: dict[str, Any], defaults: dict[str, Any],
-                       where: Location) -> Invariant | None:
+def _lenient_invariant(
+    data: dict[str, Any], defaults: dict[str, Any], where: Location
+) -> Invariant | None:
     merged = {**defaults, **data}
     iid = merged.get("id")
     if not isinstance(iid, str) or not iid:
@@ -625,8 +688,9 @@ def _lenient_file(path: Path, shown: str) -> tuple[list[Invariant], GatePolicy]:
     found: list[Invariant] = []
     for node in items.value.value if items and isinstance(items.value.value, tuple) else ():
         if isinstance(node.value, dict):
-            inv = _lenient_invariant(_plain(node), defaults if isinstance(defaults, dict) else {},
-                                     node.location(shown))
+            inv = _lenient_invariant(
+                _plain(node), defaults if isinstance(defaults, dict) else {}, node.location(shown)
+            )
             found += [inv] if inv else []
     return found, _lenient_gate(_plain(root.value["gate"].value) if "gate" in root.value else {})
 
@@ -698,7 +762,8 @@ def _base_reader(repo: Repo, commit: str) -> Callable[[FileDiff], str | None]:
 def _suspects(side: Side) -> list[str]:
     assert side.invariant_set is not None
     return sorted(
-        inv.id for inv in side.invariant_set.invariants
+        inv.id
+        for inv in side.invariant_set.invariants
         if inv.reviewed and inv.reviewed != fingerprint(inv, side.read)
     )
 
@@ -737,25 +802,35 @@ def run_diff(
     if merge_base:
         base_commit = repo.merge_base(base_commit, head_commit)
     head_label = "working tree" if head is None else head
-    with _exported(repo, base_commit) as base_root, \
-            _head_root(repo, rootdir, head_commit) as (head_root, confined):
-        base_side = load_side(base_root, base, base_commit, explicit, confined=True,
-                              missing_ok=True)
+    with (
+        _exported(repo, base_commit) as base_root,
+        _head_root(repo, rootdir, head_commit) as (head_root, confined),
+    ):
+        base_side = load_side(
+            base_root, base, base_commit, explicit, confined=True, missing_ok=True
+        )
         head_side = load_side(head_root, head_label, head_commit, explicit, confined)
         if head_side.problems or head_side.invariant_set is None:
             raise HeadInvalid(head_side.problems)
         head_set = head_side.invariant_set
         old = base_side.invariant_set.invariants if base_side.invariant_set else ()
         old_gate = base_side.invariant_set.gate if base_side.invariant_set else GatePolicy()
-        impacts = code_impact(head_set.invariants, _diff_map(repo, repo.diff(base_commit,
-                              head_commit)), _base_reader(repo, base_commit), head_side.read,
-                              _results_by_id(results))
+        impacts = code_impact(
+            head_set.invariants,
+            _diff_map(repo, repo.diff(base_commit, head_commit)),
+            _base_reader(repo, base_commit),
+            head_side.read,
+            _results_by_id(results),
+        )
         return DiffReport(
-            base=base, head=head_label,
+            base=base,
+            head=head_label,
             changes=tuple(compare_invariants(old, head_set.invariants)),
             gate_changes=tuple(compare_gate(old_gate, head_set.gate)),
-            impacts=tuple(impacts), suspects=tuple(_suspects(head_side)),
-            base_problems=base_side.problems, has_results=results is not None,
+            impacts=tuple(impacts),
+            suspects=tuple(_suspects(head_side)),
+            base_problems=base_side.problems,
+            has_results=results is not None,
             prefix=repo.prefix,
             locations={inv.id: inv.location for inv in head_set.invariants},
         )
@@ -768,7 +843,8 @@ def failures(report: DiffReport, fail_on: Iterable[str]) -> list[str]:
     if "removed" in wanted and (removed := report.of_kind("removed")):
         found.append(f"{len(removed)} invariant(s) removed")
     weakened = len(report.weakened) + sum(
-        1 for g in report.gate_changes if g.effect == Effect.WEAKENED)
+        1 for g in report.gate_changes if g.effect == Effect.WEAKENED
+    )
     if "weakened" in wanted and weakened:
         found.append(f"{weakened} weakening change(s)")
     if "impacted-unverified" in wanted and (unverified := report.unverified_impacts):
@@ -808,19 +884,27 @@ def _md_value(value: Any) -> str:
     return _md(value)
 
 
-_BADGE: Final = {Effect.WEAKENED: "⚠️ weakened", Effect.STRENGTHENED: "✅ strengthened",
-                 Effect.NEUTRAL: "neutral"}
+_BADGE: Final = {
+    Effect.WEAKENED: "⚠️ weakened",
+    Effect.STRENGTHENED: "✅ strengthened",
+    Effect.NEUTRAL: "neutral",
+}
 
 
 def _md_headline(report: DiffReport) -> list[str]:
     counts = [f"{len(report.of_kind(k))} {k}" for k in ("added", "removed", "renamed", "changed")]
-    lines = [f"## Invariants: `{_md(report.base)}` → `{_md(report.head)}`", "",
-             f"{', '.join(counts)}; **{len(report.weakened)} weakened**. "
-             f"{impact_summary(report)}"]
+    lines = [
+        f"## Invariants: `{_md(report.base)}` → `{_md(report.head)}`",
+        "",
+        f"{', '.join(counts)}; **{len(report.weakened)} weakened**. {impact_summary(report)}",
+    ]
     if report.base_problems:
-        lines += ["", f"> **Note:** the invariants at `{_md(report.base)}` are invalid "
-                  f"({len(report.base_problems)} problem(s)); they were compared as far as they "
-                  "could be read."]
+        lines += [
+            "",
+            f"> **Note:** the invariants at `{_md(report.base)}` are invalid "
+            f"({len(report.base_problems)} problem(s)); they were compared as far as they "
+            "could be read.",
+        ]
     return lines
 
 
@@ -829,37 +913,50 @@ def _md_change(change: Change, suspects: set[str]) -> list[str]:
     if change.old_id:
         name = f"`{_md(change.old_id)}` → {name}"
     flag = " — 🔎 suspect (needs review)" if change.id in suspects else ""
-    head = (f"#### {name} ({_md(change.severity)}) {_md(change.title)} — "
-            f"{_BADGE[change.effect]}{flag}")
+    head = (
+        f"#### {name} ({_md(change.severity)}) {_md(change.title)} — {_BADGE[change.effect]}{flag}"
+    )
     if not change.fields:
         return [head, ""]
     rows = ["| field | before | after | effect |", "|---|---|---|---|"]
-    rows += [f"| {f.field} | {_md_value(f.old)} | {_md_value(f.new)} | "
-             f"{_BADGE[f.effect]}: {_md(f.reason)} |" for f in change.fields]
+    rows += [
+        f"| {f.field} | {_md_value(f.old)} | {_md_value(f.new)} | "
+        f"{_BADGE[f.effect]}: {_md(f.reason)} |"
+        for f in change.fields
+    ]
     return [head, "", *rows, ""]
 
 
 def _md_list(title: str, changes: Sequence[Change], where: str) -> list[str]:
     if not changes:
         return []
-    items = [f"- `{_md(c.id)}` ({_md(c.severity)}) {_md(c.title)} — {where} "
-             f"`{_md(c.location)}`" for c in changes]
+    items = [
+        f"- `{_md(c.id)}` ({_md(c.severity)}) {_md(c.title)} — {where} `{_md(c.location)}`"
+        for c in changes
+    ]
     return [f"### {title}", "", *items, ""]
 
 
 def _md_impacts(report: DiffReport, suspects: set[str]) -> list[str]:
     if not report.impacts:
         return []
-    rows = ["### Code changes guarded by invariants", "",
-            "| invariant | severity | status | changed scope | tests |", "|---|---|---|---|---|"]
+    rows = [
+        "### Code changes guarded by invariants",
+        "",
+        "| invariant | severity | status | changed scope | tests |",
+        "|---|---|---|---|---|",
+    ]
     for imp in sorted(report.impacts, key=_impact_order):
-        scope = "<br>".join(f"`{_md(e.entry)}` ({e.how}, {_md(e.file)}:{_lines(e.lines)})"
-                            for e in imp.entries)
+        scope = "<br>".join(
+            f"`{_md(e.entry)}` ({e.how}, {_md(e.file)}:{_lines(e.lines)})" for e in imp.entries
+        )
         tests = "<br>".join(f"`{_md(n)}` {link}, {outcome}" for n, link, outcome in imp.tests)
         status = imp.status or ("not in results" if report.has_results else "—")
         flag = " 🔎" if imp.id in suspects else ""
-        rows.append(f"| `{_md(imp.id)}`{flag} {_md(imp.title)} | {imp.severity} | {status} | "
-                    f"{scope} | {tests or '—'} |")
+        rows.append(
+            f"| `{_md(imp.id)}`{flag} {_md(imp.title)} | {imp.severity} | {status} | "
+            f"{scope} | {tests or '—'} |"
+        )
     return [*rows, ""]
 
 
@@ -876,18 +973,28 @@ def render_markdown(report: DiffReport) -> str:
     suspects = set(report.suspects)
     lines = _md_headline(report) + [""]
     lines += _md_list("Removed", report.of_kind("removed"), "was at")
-    changed = sorted((c for c in report.changes if c.kind in ("changed", "renamed")),
-                     key=lambda c: (Effect.ORDER.index(c.effect), _severity_rank(c.severity)))
+    changed = sorted(
+        (c for c in report.changes if c.kind in ("changed", "renamed")),
+        key=lambda c: (Effect.ORDER.index(c.effect), _severity_rank(c.severity)),
+    )
     if changed:
         lines += ["### Changed", "", *[ln for c in changed for ln in _md_change(c, suspects)]]
     if report.gate_changes:
-        lines += ["### Gate policy", "", *[f"- {_BADGE[g.effect]}: {_md(g.reason)}"
-                                           for g in report.gate_changes], ""]
+        lines += [
+            "### Gate policy",
+            "",
+            *[f"- {_BADGE[g.effect]}: {_md(g.reason)}" for g in report.gate_changes],
+            "",
+        ]
     lines += _md_list("Added", report.of_kind("added"), "at")
     lines += _md_impacts(report, suspects)
     if report.suspects:
-        lines += ["### Suspect (meaning or scope code changed since `invariants review`)", "",
-                  *[f"- `{_md(s)}`" for s in report.suspects], ""]
+        lines += [
+            "### Suspect (meaning or scope code changed since `invariants review`)",
+            "",
+            *[f"- `{_md(s)}`" for s in report.suspects],
+            "",
+        ]
     if not (report.changes or report.gate_changes or report.impacts or report.suspects):
         lines += ["No invariant changed, and no guarded code changed.", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -899,9 +1006,14 @@ def _json_field(f: FieldChange) -> dict[str, Any]:
 
 def _json_change(change: Change, suspects: set[str]) -> dict[str, Any]:
     return {
-        "kind": change.kind, "id": change.id, "old_id": change.old_id, "title": change.title,
-        "severity": change.severity, "effect": change.effect,
-        "file": change.location.path, "line": change.location.line,
+        "kind": change.kind,
+        "id": change.id,
+        "old_id": change.old_id,
+        "title": change.title,
+        "severity": change.severity,
+        "effect": change.effect,
+        "file": change.location.path,
+        "line": change.location.line,
         "suspect": change.id in suspects,
         "fields": [_json_field(f) for f in change.fields],
     }
@@ -909,10 +1021,15 @@ def _json_change(change: Change, suspects: set[str]) -> dict[str, Any]:
 
 def _json_impact(imp: Impact) -> dict[str, Any]:
     return {
-        "id": imp.id, "title": imp.title, "severity": imp.severity, "status": imp.status,
+        "id": imp.id,
+        "title": imp.title,
+        "severity": imp.severity,
+        "status": imp.status,
         "verified": imp.verified,
-        "entries": [{"entry": e.entry, "file": e.file, "lines": list(e.lines), "how": e.how}
-                    for e in imp.entries],
+        "entries": [
+            {"entry": e.entry, "file": e.file, "lines": list(e.lines), "how": e.how}
+            for e in imp.entries
+        ],
         "tests": [{"nodeid": n, "link": k, "outcome": o} for n, k, o in imp.tests],
     }
 
@@ -921,13 +1038,19 @@ def render_json(report: DiffReport, failed: Sequence[str] = ()) -> str:
     """Return the diff as versioned JSON."""
     suspects = set(report.suspects)
     data = {
-        "schema": JSON_SCHEMA, "base": report.base, "head": report.head,
+        "schema": JSON_SCHEMA,
+        "base": report.base,
+        "head": report.head,
         "summary": {
-            **{kind: len(report.of_kind(kind)) for kind in
-               ("added", "removed", "renamed", "changed")},
-            "weakened": len(report.weakened), "impacted": len(report.impacts),
+            **{
+                kind: len(report.of_kind(kind))
+                for kind in ("added", "removed", "renamed", "changed")
+            },
+            "weakened": len(report.weakened),
+            "impacted": len(report.impacts),
             "impacted_unverified": len(report.unverified_impacts) if report.has_results else None,
-            "suspect": len(report.suspects), "sentence": impact_summary(report),
+            "suspect": len(report.suspects),
+            "sentence": impact_summary(report),
         },
         "base_valid": not report.base_problems,
         "base_problems": [p.render() for p in report.base_problems],
@@ -972,8 +1095,14 @@ def _change_note(change: Change, fail_on: set[str], repo_path: Callable[[str], s
     path, line = repo_path(change.location.path), change.location.line
     if change.kind == "removed":
         level = "error" if "removed" in fail_on else "warning"
-        return _Note(level, change.severity, path, line, f"Invariant {change.id} removed",
-                     f"{change.id} ({change.severity}) was removed: {change.title}")
+        return _Note(
+            level,
+            change.severity,
+            path,
+            line,
+            f"Invariant {change.id} removed",
+            f"{change.id} ({change.severity}) was removed: {change.title}",
+        )
     reasons = "; ".join(f.reason for f in change.fields) or change.kind
     if change.effect == Effect.WEAKENED:
         level = "error" if "weakened" in fail_on else "warning"
@@ -982,17 +1111,23 @@ def _change_note(change: Change, fail_on: set[str], repo_path: Callable[[str], s
     return _Note("notice", change.severity, path, line, title, reasons or change.title)
 
 
-def _impact_note(imp: Impact, fail_on: set[str], has_results: bool,
-                 repo_path: Callable[[str], str]) -> _Note:
+def _impact_note(
+    imp: Impact, fail_on: set[str], has_results: bool, repo_path: Callable[[str], str]
+) -> _Note:
     first = imp.entries[0]
     bad = has_results and not imp.verified
     level = "error" if bad and "impacted-unverified" in fail_on else "warning" if bad else "notice"
     status = f" It is {imp.status or 'not in the results'}." if has_results else ""
     scopes = ", ".join(e.entry for e in imp.entries)
-    return _Note(level, imp.severity, repo_path(first.file), first.lines[0] if first.lines else 0,
-                 f"Guarded by {imp.id}",
-                 f"This change touches code guarded by {imp.id} ({imp.severity}): "
-                 f"{imp.title} [{scopes}].{status}")
+    return _Note(
+        level,
+        imp.severity,
+        repo_path(first.file),
+        first.lines[0] if first.lines else 0,
+        f"Guarded by {imp.id}",
+        f"This change touches code guarded by {imp.id} ({imp.severity}): "
+        f"{imp.title} [{scopes}].{status}",
+    )
 
 
 def render_github(report: DiffReport, fail_on: Iterable[str] = ()) -> str:
@@ -1003,16 +1138,35 @@ def render_github(report: DiffReport, fail_on: Iterable[str] = ()) -> str:
         return f"{report.prefix}{path}" if path and not Path(path).is_absolute() else path
 
     notes = [_change_note(c, wanted, repo_path) for c in report.changes]
-    notes += [_Note("error" if "weakened" in wanted and g.effect == Effect.WEAKENED else
-                    "warning" if g.effect == Effect.WEAKENED else "notice", "critical", "", 0,
-                    "Gate policy changed", g.reason) for g in report.gate_changes]
+    notes += [
+        _Note(
+            "error"
+            if "weakened" in wanted and g.effect == Effect.WEAKENED
+            else "warning"
+            if g.effect == Effect.WEAKENED
+            else "notice",
+            "critical",
+            "",
+            0,
+            "Gate policy changed",
+            g.reason,
+        )
+        for g in report.gate_changes
+    ]
     notes += [_impact_note(i, wanted, report.has_results, repo_path) for i in report.impacts]
     for iid in report.suspects:
         loc = report.locations.get(iid, Location(""))
         level = "error" if "suspect" in wanted else "warning"
-        notes.append(_Note(level, "medium", repo_path(loc.path), loc.line,
-                           f"Invariant {iid} is suspect",
-                           f"{iid}: its meaning or scope code changed since `invariants review`;"
-                           f" review it and run `invariants review {iid}`"))
+        notes.append(
+            _Note(
+                level,
+                "medium",
+                repo_path(loc.path),
+                loc.line,
+                f"Invariant {iid} is suspect",
+                f"{iid}: its meaning or scope code changed since `invariants review`;"
+                f" review it and run `invariants review {iid}`",
+            )
+        )
     notes.sort(key=_Note.order)
     return "".join(_annotation(n.level, n.path, n.line, n.title, n.message) + "\n" for n in notes)

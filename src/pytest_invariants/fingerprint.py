@@ -54,8 +54,11 @@ _SKIPPED_FIELDS = frozenset({"type_comment", "kind"})
 
 def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
     first = body[0] if body else None
-    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)):
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
         return body[1:]
     return body
 
@@ -98,10 +101,12 @@ def _module_text(module: ast.Module) -> str:
     statements = [_node(s) for s in body if not isinstance(s, _DEFINITIONS)]
     definitions = sorted(
         (s.name, json.dumps(_node(s), sort_keys=True, default=str))
-        for s in body if isinstance(s, _DEFINITIONS)
+        for s in body
+        if isinstance(s, _DEFINITIONS)
     )
-    return json.dumps({"statements": statements, "definitions": definitions},
-                      sort_keys=True, default=str)
+    return json.dumps(
+        {"statements": statements, "definitions": definitions}, sort_keys=True, default=str
+    )
 
 
 # -- finding definitions --------------------------------------------------------
@@ -211,14 +216,16 @@ def disk_reader(rootdir: Path) -> SourceReader:
     return read
 
 
-def suspect_ids(invariant_set: InvariantSet, rootdir: Path,
-                read: SourceReader | None = None) -> set[str]:
+def suspect_ids(
+    invariant_set: InvariantSet, rootdir: Path, read: SourceReader | None = None
+) -> set[str]:
     """Return the ids whose stored `reviewed:` differs from their fingerprint now.
 
     An invariant never reviewed is not suspect: there is nothing to compare.
     """
     reader = read or disk_reader(rootdir)
     return {
-        inv.id for inv in invariant_set.invariants
+        inv.id
+        for inv in invariant_set.invariants
         if inv.reviewed and inv.reviewed != fingerprint(inv, reader)
     }

@@ -60,8 +60,17 @@ class _Hunks:
 
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
-            "r": "\r", "v": "\v"}
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    '"': '"',
+    "\\": "\\",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "r": "\r",
+    "v": "\v",
+}
 
 
 def _unquote(path: str) -> str:
@@ -74,7 +83,7 @@ def _unquote(path: str) -> str:
         if char == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
             if nxt in "01234567":
-                out.append(int(body[i + 1:i + 4], 8))
+                out.append(int(body[i + 1 : i + 4], 8))
                 i += 4
                 continue
             out.extend(_ESCAPES.get(nxt, nxt).encode())
@@ -90,7 +99,7 @@ def _side(raw: str, prefix: str) -> str | None:
     name = _unquote(raw.rstrip("\n").removesuffix("\t"))
     if name == "/dev/null":
         return None
-    return name[len(prefix):] if name.startswith(prefix) else name
+    return name[len(prefix) :] if name.startswith(prefix) else name
 
 
 def _add_hunk(hunks: _Hunks, match: re.Match[str]) -> None:
@@ -115,9 +124,9 @@ def parse_unified_diff(text: str) -> list[FileDiff]:
         elif current is None:
             continue
         elif line.startswith("rename from "):
-            current.old_path = _unquote(line[len("rename from "):])
+            current.old_path = _unquote(line[len("rename from ") :])
         elif line.startswith("rename to "):
-            current.new_path = _unquote(line[len("rename to "):])
+            current.new_path = _unquote(line[len("rename to ") :])
         elif line.startswith("--- "):
             current.old_path = _side(line[4:], "a/")
         elif line.startswith("+++ "):
@@ -134,11 +143,15 @@ class Repo:
 
     def __init__(self, cwd: Path) -> None:
         if shutil.which("git") is None:
-            raise GitError("git is not installed or not on PATH -- install git to compare "
-                           "revisions")
+            raise GitError(
+                "git is not installed or not on PATH -- install git to compare revisions"
+            )
         self.cwd = cwd
-        top = self._git("rev-parse", "--show-toplevel", what=f"{cwd} is not inside a git "
-                        "repository -- run this from a clone of the project")
+        top = self._git(
+            "rev-parse",
+            "--show-toplevel",
+            what=f"{cwd} is not inside a git repository -- run this from a clone of the project",
+        )
         self.toplevel = Path(top.strip())
         self.prefix = self._git("rev-parse", "--show-prefix").strip()
 
@@ -147,8 +160,12 @@ class Repo:
     def _run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         try:
             return subprocess.run(
-                ["git", "-c", "core.quotePath=false", *args], cwd=self.cwd, input=stdin,
-                capture_output=True, timeout=_TIMEOUT, check=False,
+                ["git", "-c", "core.quotePath=false", *args],
+                cwd=self.cwd,
+                input=stdin,
+                capture_output=True,
+                timeout=_TIMEOUT,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GitError(f"git {args[0]} failed: {exc}") from None
@@ -183,8 +200,13 @@ class Repo:
     def merge_base(self, base: str, head: str) -> str:
         """Return the best common ancestor of two commits."""
         ref = "HEAD" if head == WORKTREE else head
-        return self._git("merge-base", base, ref, what=f"{base} and {ref} have no common "
-                         "ancestor -- fetch more history or drop --merge-base").strip()
+        return self._git(
+            "merge-base",
+            base,
+            ref,
+            what=f"{base} and {ref} have no common "
+            "ancestor -- fetch more history or drop --merge-base",
+        ).strip()
 
     # -- files at a revision ------------------------------------------------------
 
@@ -242,8 +264,16 @@ class Repo:
 
     def diff(self, base: str, head: str) -> list[FileDiff]:
         """Return the changed files and lines from `base` to `head` (WORKTREE: files on disk)."""
-        args = ["diff", "-U0", "-M", "--no-color", "--no-ext-diff", "--src-prefix=a/",
-                "--dst-prefix=b/", base]
+        args = [
+            "diff",
+            "-U0",
+            "-M",
+            "--no-color",
+            "--no-ext-diff",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            base,
+        ]
         if head != WORKTREE:
             args.append(head)
         files = parse_unified_diff(self._git(*args, "--"))
@@ -268,7 +298,7 @@ class Repo:
         """Return a repo-relative path relative to the current folder, None when outside it."""
         if not self.prefix:
             return repo_path
-        return repo_path[len(self.prefix):] if repo_path.startswith(self.prefix) else None
+        return repo_path[len(self.prefix) :] if repo_path.startswith(self.prefix) else None
 
     def to_repo(self, rootdir_path: str) -> str:
         """Return a path relative to the current folder as a repo-relative path."""
@@ -286,6 +316,6 @@ def _split_batch(out: bytes, wanted: list[str]) -> dict[str, bytes]:
         if len(header) < 3 or header[-1] == b"missing":
             continue
         size = int(header[2])
-        blobs[path] = out[pos:pos + size]
+        blobs[path] = out[pos : pos + size]
         pos += size + 1  # the blob is followed by a newline
     return blobs

@@ -189,16 +189,34 @@ def _diff(file: str, source_lines: Sequence[str], span: _Span, new: Sequence[str
 # -- the operators ----------------------------------------------------------------------------
 
 _BOUNDARY: dict[type[ast.cmpop], type[ast.cmpop]] = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
 }
 _NEGATE: dict[type[ast.cmpop], type[ast.cmpop]] = {
-    ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt,
-    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
-    ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Lt: ast.GtE,
+    ast.LtE: ast.Gt,
+    ast.Gt: ast.LtE,
+    ast.GtE: ast.Lt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
 }
 _CMP_TEXT: dict[type[ast.cmpop], str] = {
-    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
-    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
 }
 _CMP_TOKEN = re.compile(r"==|!=|<=|>=|<|>|is\s+not|is|not\s+in|in")
 _REMOVABLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Raise, ast.Assert, ast.Delete)
@@ -238,8 +256,10 @@ def _boolop_variants(node: ast.BoolOp) -> Iterator[_Variant]:
 
 def _unparse_swapped(node: ast.BoolOp, word: str) -> str:
     parts = [ast.unparse(v) for v in node.values]
-    return f" {word} ".join(f"({p})" if isinstance(v, ast.BoolOp) else p
-                            for p, v in zip(parts, node.values, strict=True))
+    return f" {word} ".join(
+        f"({p})" if isinstance(v, ast.BoolOp) else p
+        for p, v in zip(parts, node.values, strict=True)
+    )
 
 
 def _arith_variants(node: ast.BinOp | ast.AugAssign) -> Iterator[_Variant]:
@@ -253,8 +273,9 @@ def _arith_variants(node: ast.BinOp | ast.AugAssign) -> Iterator[_Variant]:
 
     left = node.left if isinstance(node, ast.BinOp) else node.target
     right = node.right if isinstance(node, ast.BinOp) else node.value
-    yield _Variant("arithmetic-swap", apply, _between(left, right),
-                   _sub_token(re.escape(old_text), new_text))
+    yield _Variant(
+        "arithmetic-swap", apply, _between(left, right), _sub_token(re.escape(old_text), new_text)
+    )
 
 
 def _number_variants(node: ast.Constant) -> Iterator[_Variant]:
@@ -307,8 +328,10 @@ def _not_variants(node: ast.UnaryOp) -> Iterator[_Variant]:
     operand = node.operand
 
     def text(original: str) -> str:
-        return original[original.index("not") + 3 :].lstrip() if "not" in original else ast.unparse(
-            operand
+        return (
+            original[original.index("not") + 3 :].lstrip()
+            if "not" in original
+            else ast.unparse(operand)
         )
 
     yield _Variant("not-remove", apply, _span(node), text)
@@ -424,14 +447,21 @@ def generate(source: str, file: str, lines: tuple[int, int] | None = None) -> li
             new = _replaced(raw, variant.span, variant.text(_cut(raw, variant.span)))
             line, col = _span(site.node)[:2]
             stmt_lines = range(variant.span[0], variant.span[2] + 1)
-            mutants.append(Mutant(
-                id=_mutant_id(file, variant.span, variant.operator, taken),
-                operator=variant.operator, file=file, line=line, col=col + 1,
-                function=site.function, function_line=site.function_line,
-                site=index, variant=number,
-                diff=_diff(file, text_lines, variant.span, new),
-                waived=bool(waived.intersection(stmt_lines)) or line in waived,
-            ))
+            mutants.append(
+                Mutant(
+                    id=_mutant_id(file, variant.span, variant.operator, taken),
+                    operator=variant.operator,
+                    file=file,
+                    line=line,
+                    col=col + 1,
+                    function=site.function,
+                    function_line=site.function_line,
+                    site=index,
+                    variant=number,
+                    diff=_diff(file, text_lines, variant.span, new),
+                    waived=bool(waived.intersection(stmt_lines)) or line in waived,
+                )
+            )
     return mutants
 
 

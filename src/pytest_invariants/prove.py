@@ -146,8 +146,10 @@ def _cache_key(rootdir: Path, sources: Mapping[str, str], tests: Sequence[str]) 
         "python": sys.version_info[:2],
         "scope": {f: hashlib.sha256(s.encode()).hexdigest() for f, s in sorted(sources.items())},
         "tests": sorted(tests),
-        "test_files": {str(p.relative_to(rootdir)) if rootdir in p.parents else str(p): _digest(p)
-                       for p in _test_files(rootdir, tests)},
+        "test_files": {
+            str(p.relative_to(rootdir)) if rootdir in p.parents else str(p): _digest(p)
+            for p in _test_files(rootdir, tests)
+        },
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -310,8 +312,14 @@ class _Processes:
             proc.wait()
 
 
-def _spec(task: Task, mutants: Sequence[Mutant], rootdir: Path, settings: ProveSettings,
-          fd: int, cache_dir: str) -> dict[str, Any]:
+def _spec(
+    task: Task,
+    mutants: Sequence[Mutant],
+    rootdir: Path,
+    settings: ProveSettings,
+    fd: int,
+    cache_dir: str,
+) -> dict[str, Any]:
     return {
         "rootdir": str(rootdir),
         "tests": list(task.tests),
@@ -334,8 +342,9 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _lines(fd: int, proc: subprocess.Popen[bytes],
-           deadline: Callable[[], float]) -> Iterator[dict[str, Any]]:
+def _lines(
+    fd: int, proc: subprocess.Popen[bytes], deadline: Callable[[], float]
+) -> Iterator[dict[str, Any]]:
     """Yield the worker's events; yield {'event': 'hang'} and stop when a deadline passes."""
     buffer = b""
     while True:
@@ -361,8 +370,14 @@ def _lines(fd: int, proc: subprocess.Popen[bytes],
 class _Worker:
     """One worker process for a run of one task's mutants."""
 
-    def __init__(self, task: Task, mutants: Sequence[Mutant], rootdir: Path,
-                 settings: ProveSettings, processes: _Processes) -> None:
+    def __init__(
+        self,
+        task: Task,
+        mutants: Sequence[Mutant],
+        rootdir: Path,
+        settings: ProveSettings,
+        processes: _Processes,
+    ) -> None:
         self._task, self._mutants, self._rootdir = task, mutants, rootdir
         self._settings, self._processes = settings, processes
         self._deadline = time.monotonic() + STARTUP_SECONDS + self._baseline_budget()
@@ -377,14 +392,24 @@ class _Worker:
         read_fd, write_fd = os.pipe()
         try:
             spec_path = Path(folder, "spec.json")
-            spec = _spec(self._task, self._mutants, self._rootdir, self._settings, write_fd,
-                         str(Path(folder, "cache")))
+            spec = _spec(
+                self._task,
+                self._mutants,
+                self._rootdir,
+                self._settings,
+                write_fd,
+                str(Path(folder, "cache")),
+            )
             spec_path.write_text(json.dumps(spec), encoding="utf-8")
             with open(Path(folder, "worker.log"), "wb") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "pytest_invariants._mutant_runner", str(spec_path)],
-                    cwd=self._rootdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    pass_fds=(write_fd,), env=_worker_env(),
+                    cwd=self._rootdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(write_fd,),
+                    env=_worker_env(),
                 )
             os.close(write_fd)
             write_fd = -1
@@ -421,8 +446,13 @@ def _tail(path: Path, lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run_task(task: Task, rootdir: Path, settings: ProveSettings, processes: _Processes,
-              tick: Callable[[int], None]) -> _Outcome:
+def _run_task(
+    task: Task,
+    rootdir: Path,
+    settings: ProveSettings,
+    processes: _Processes,
+    tick: Callable[[int], None],
+) -> _Outcome:
     """Run every mutant of `task`, restarting the worker after a hang or a crash."""
     outcome = _Outcome()
     remaining = list(task.mutants)
@@ -434,8 +464,15 @@ def _run_task(task: Task, rootdir: Path, settings: ProveSettings, processes: _Pr
     return outcome
 
 
-def _run_worker(task: Task, mutants: Sequence[Mutant], rootdir: Path, settings: ProveSettings,
-                processes: _Processes, outcome: _Outcome, tick: Callable[[int], None]) -> bool:
+def _run_worker(
+    task: Task,
+    mutants: Sequence[Mutant],
+    rootdir: Path,
+    settings: ProveSettings,
+    processes: _Processes,
+    outcome: _Outcome,
+    tick: Callable[[int], None],
+) -> bool:
     """Run one worker over `mutants`; return True when it settled at least one of them."""
     worker = _Worker(task, mutants, rootdir, settings, processes)
     current: str | None = None
@@ -499,9 +536,16 @@ def _progress(settings: ProveSettings, total: int) -> Any:
     console = Console(stderr=True)
     show = console.is_terminal if settings.progress is None else settings.progress
     return Progress(
-        TextColumn("proving invariants"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("mutants"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console, disable=not show, transient=False,
+        TextColumn("proving invariants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("mutants"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=False,
     )
 
 
@@ -519,8 +563,9 @@ def prove(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings) -> dict
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="invariants-prove")
         try:
             futures: dict[Future[_Outcome], str] = {
-                pool.submit(_run_task, t, rootdir, settings, processes,
-                            lambda n: bar.advance(task_id, n)): t.invariant_id
+                pool.submit(
+                    _run_task, t, rootdir, settings, processes, lambda n: bar.advance(task_id, n)
+                ): t.invariant_id
                 for t in tasks
             }
             pending = set(futures)
@@ -553,7 +598,8 @@ def _previous_proofs(results: RunResults, tasks: Sequence[Task]) -> dict[str, di
     return {
         res.invariant.id: dict(res.proof)
         for res in results.invariants
-        if res.proof and res.invariant.id not in asked
+        if res.proof
+        and res.invariant.id not in asked
         and res.status in (Status.VERIFIED, Status.PROVEN)
     }
 
@@ -590,8 +636,10 @@ def _verdict(iid: str, proof: Mapping[str, Any]) -> str:
     shown = "—" if score is None else f"{score:.0%}"
     word = "proven" if proof.get("proven") else "not proven"
     cached = ", cached" if proof.get("cached") else ""
-    head = (f"{iid}: {word}: {proof.get('killed', 0)} of {proof.get('total', 0)} mutants killed "
-            f"({shown}, threshold {proof.get('threshold', DEFAULT_THRESHOLD):.0%}{cached})")
+    head = (
+        f"{iid}: {word}: {proof.get('killed', 0)} of {proof.get('total', 0)} mutants killed "
+        f"({shown}, threshold {proof.get('threshold', DEFAULT_THRESHOLD):.0%}{cached})"
+    )
     return head + (f" -- {proof['note']}" if proof.get("note") else "")
 
 
@@ -633,14 +681,19 @@ def print_survivors(results: RunResults, file: Any = None) -> None:
 
 def summary_line(tasks: Sequence[Task], results: RunResults, seconds: float) -> str:
     """Return one line: how many invariants were proven, mutants killed, time taken."""
-    proofs = [r.proof for r in results.invariants
-              if r.proof and r.invariant.id in {t.invariant_id for t in tasks}]
+    proofs = [
+        r.proof
+        for r in results.invariants
+        if r.proof and r.invariant.id in {t.invariant_id for t in tasks}
+    ]
     proven = sum(1 for p in proofs if p.get("proven"))
     mutants = sum(int(p.get("total", 0) or 0) for p in proofs)  # type: ignore[call-overload]
     killed = sum(int(p.get("killed", 0) or 0) for p in proofs)  # type: ignore[call-overload]
     cached = sum(1 for p in proofs if p.get("cached"))
-    return (f"invariants prove: {proven} of {len(proofs)} invariant(s) proven; {killed} of "
-            f"{mutants} mutants killed; {cached} from cache; {seconds:.1f}s")
+    return (
+        f"invariants prove: {proven} of {len(proofs)} invariant(s) proven; {killed} of "
+        f"{mutants} mutants killed; {cached} from cache; {seconds:.1f}s"
+    )
 
 
 def prove_in_session(config: Any, results: RunResults) -> RunResults:
@@ -680,10 +733,14 @@ def prove_main(args: Any) -> int:
     if unknown:
         raise CliError(f"unknown invariant id(s): {', '.join(unknown)}")
     rootdir = Path(args.rootdir or results.info.rootdir or ".").resolve()
-    settings = ProveSettings(jobs=args.jobs, use_cache=not args.no_cache,
-                             progress=False if args.no_progress else None,
-                             factor=args.timeout_factor, base=args.timeout_base,
-                             only=tuple(args.ids))
+    settings = ProveSettings(
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        progress=False if args.no_progress else None,
+        factor=args.timeout_factor,
+        base=args.timeout_base,
+        only=tuple(args.ids),
+    )
     started = time.monotonic()
     updated, tasks = prove_results(results, rootdir, settings)
     write_results(updated, path)
@@ -700,14 +757,25 @@ def add_prove_parser(sub: Any) -> None:
     """Add `invariants prove` to the command's subparsers."""
     cmd = sub.add_parser("prove", help="prove verified invariants by targeted mutation")
     cmd.add_argument("ids", nargs="*", metavar="ID", help="invariants to prove (default: all)")
-    cmd.add_argument("--results", default=str(Path(".invariants") / "results.json"),
-                     help="results JSON to read and update (default: .invariants/results.json)")
+    cmd.add_argument(
+        "--results",
+        default=str(Path(".invariants") / "results.json"),
+        help="results JSON to read and update (default: .invariants/results.json)",
+    )
     cmd.add_argument("--rootdir", help="project root (default: the one the results name)")
     cmd.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: cores)")
     cmd.add_argument("--no-cache", action="store_true", help="ignore .invariants/proof-cache.json")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cmd.add_argument("--timeout-factor", type=float, default=ProveSettings.factor,
-                     help="time box: this many times the tests' recorded duration ...")
-    cmd.add_argument("--timeout-base", type=float, default=ProveSettings.base,
-                     help="... plus this many seconds (default: %(default)s)")
+    cmd.add_argument(
+        "--timeout-factor",
+        type=float,
+        default=ProveSettings.factor,
+        help="time box: this many times the tests' recorded duration ...",
+    )
+    cmd.add_argument(
+        "--timeout-base",
+        type=float,
+        default=ProveSettings.base,
+        help="... plus this many seconds (default: %(default)s)",
+    )
     cmd.set_defaults(func=prove_main)

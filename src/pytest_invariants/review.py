@@ -79,8 +79,9 @@ def _block_end(lines: list[str], last_key_line: int, col: int) -> int:
             continue
         stripped = line.lstrip(" ")
         # A block sequence may sit at the key's own column (`code:\n- a`).
-        inside = _indent(line) > col or (_indent(line) == col and stripped.startswith("-")
-                                         and not stripped.startswith("---"))
+        inside = _indent(line) > col or (
+            _indent(line) == col and stripped.startswith("-") and not stripped.startswith("---")
+        )
         if not inside:
             break
         end = index + 1
@@ -89,7 +90,7 @@ def _block_end(lines: list[str], last_key_line: int, col: int) -> int:
 
 def _scalar_end(line: str, start: int) -> int:
     """Return where the one-line scalar starting at `start` ends (its comment stays)."""
-    quote = line[start:start + 1]
+    quote = line[start : start + 1]
     if quote in ("'", '"'):
         index = start + 1
         while index < len(line):
@@ -97,7 +98,7 @@ def _scalar_end(line: str, start: int) -> int:
                 index += 2
                 continue
             if line[index] == quote:
-                if quote == "'" and line[index + 1:index + 2] == "'":
+                if quote == "'" and line[index + 1 : index + 2] == "'":
                     index += 2
                     continue
                 return index + 1
@@ -117,7 +118,7 @@ def _edit(lines: list[str], item: Any, value: str, newline: str) -> bool:
         if value_line != key_line:
             return False
         line = lines[value_line]
-        lines[value_line] = line[:value_col] + quoted + line[_scalar_end(line, value_col):]
+        lines[value_line] = line[:value_col] + quoted + line[_scalar_end(line, value_col) :]
         return True
     if item.fa.flow_style() or not item:
         return False

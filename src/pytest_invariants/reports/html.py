@@ -85,9 +85,18 @@ class RowView:
         return "—" if self.coverage is None else f"{self.coverage:.0%}"
 
     def as_json(self) -> list[object]:
-        return [self.id, self.title, self.status, STATUSES.index(self.status), self.severity,
-                SEVERITIES.index(self.severity), self.owner, self.coverage,
-                " ".join(self.flags), " ".join(self.tags)]
+        return [
+            self.id,
+            self.title,
+            self.status,
+            STATUSES.index(self.status),
+            self.severity,
+            SEVERITIES.index(self.severity),
+            self.owner,
+            self.coverage,
+            " ".join(self.flags),
+            " ".join(self.tags),
+        ]
 
 
 @dataclass(frozen=True)
@@ -195,15 +204,33 @@ def safe_href(target: str) -> str | None:
 
 def _row(index: int, res: InvariantResult) -> RowView:
     inv = res.invariant
-    return RowView(index, inv.id, inv.title, res.status.value, inv.severity.value, inv.owner,
-                   res.scope_coverage, tuple(flags(res)), inv.tags)
+    return RowView(
+        index,
+        inv.id,
+        inv.title,
+        res.status.value,
+        inv.severity.value,
+        inv.owner,
+        res.scope_coverage,
+        tuple(flags(res)),
+        inv.tags,
+    )
 
 
 def _tests(res: InvariantResult) -> tuple[TestView, ...]:
     order = {LinkKind.REAL: 0, LinkKind.MOCK_BASED: 1, LinkKind.CLAIMED: 2, LinkKind.INCIDENTAL: 3}
     links = sorted(res.links, key=lambda link: (order[link.kind], link.nodeid))
-    return tuple(TestView(link.nodeid, link.kind.value, link.detail, link.outcome.value,
-                          link.evidence, link.is_evidence) for link in links)
+    return tuple(
+        TestView(
+            link.nodeid,
+            link.kind.value,
+            link.detail,
+            link.outcome.value,
+            link.evidence,
+            link.is_evidence,
+        )
+        for link in links
+    )
 
 
 def _mutant(data: object) -> MutantView | None:
@@ -211,8 +238,9 @@ def _mutant(data: object) -> MutantView | None:
         return None
     killed = data.get("killed_by") or ""
     killed_by = ", ".join(map(str, killed)) if isinstance(killed, list) else str(killed)
-    return MutantView(str(data.get("id", "")), str(data.get("status", "")),
-                      str(data.get("diff", "")), killed_by)
+    return MutantView(
+        str(data.get("id", "")), str(data.get("status", "")), str(data.get("diff", "")), killed_by
+    )
 
 
 def _proof(proof: Mapping[str, object] | None) -> ProofView | None:
@@ -269,8 +297,11 @@ def _code(entry: ScopeEntry, res: InvariantResult, reader: SourceReader) -> Code
         return CodeView(entry.raw, entry.file, span, source, ())
     first, last = entry.lines or (1, len(source))
     last = min(last, len(source))
-    note = "" if entry.lines is None or entry.lines[1] <= len(source) else \
-        "the file is shorter than at run time: it changed since"
+    note = (
+        ""
+        if entry.lines is None or entry.lines[1] <= len(source)
+        else "the file is shorter than at run time: it changed since"
+    )
     shown = range(first, min(last, first + MAX_CODE_LINES - 1) + 1)
     if last - first + 1 > MAX_CODE_LINES:
         note = f"showing the first {MAX_CODE_LINES} of {last - first + 1} lines"
@@ -291,14 +322,22 @@ def _detail(row: RowView, res: InvariantResult, ctx: _Context) -> DetailView:
     inv = res.invariant
     nodes, edges = neighbourhood(res, ctx.by_id, ctx.dependents.get(inv.id, []), ctx.tests)
     return DetailView(
-        row=row, why=inv.why, lifecycle=inv.lifecycle, reason=reason(res),
-        meaning=STATUS_MEANING[res.status.value], flag_words=tuple(flag_words(res)),
+        row=row,
+        why=inv.why,
+        lifecycle=inv.lifecycle,
+        reason=reason(res),
+        meaning=STATUS_MEANING[res.status.value],
+        flag_words=tuple(flag_words(res)),
         gate_reasons=tuple(v.reason for v in ctx.gate.get(inv.id, [])),
         location=str(inv.location),
         links=tuple(HrefView(k, v, safe_href(v)) for k, v in inv.links.items()),
-        scope=tuple(e.raw for e in inv.code), must_be_real=inv.must_be_real,
-        allow_doubles=inv.allow_doubles, depends_on=inv.depends_on, tests=_tests(res),
-        suggested=res.suggested_tests, proof=_proof(res.proof),
+        scope=tuple(e.raw for e in inv.code),
+        must_be_real=inv.must_be_real,
+        allow_doubles=inv.allow_doubles,
+        depends_on=inv.depends_on,
+        tests=_tests(res),
+        suggested=res.suggested_tests,
+        proof=_proof(res.proof),
         code=tuple(_code(entry, res, ctx.reader) for entry in inv.code),
         graph=draw_graph(nodes, edges, f"graph around {inv.id}"),
     )
@@ -314,10 +353,15 @@ def _dependents(results: Sequence[InvariantResult]) -> dict[str, list[str]]:
 
 def _info(results: RunResults) -> tuple[tuple[str, str], ...]:
     info = results.info
-    pairs = [("rootdir", info.rootdir), ("python", info.python), ("recorder", info.recorder),
-             ("started", info.started), ("finished", info.finished),
-             ("pytest-invariants", info.tool_version),
-             ("invariants files", ", ".join(results.invariant_set.files))]
+    pairs = [
+        ("rootdir", info.rootdir),
+        ("python", info.python),
+        ("recorder", info.recorder),
+        ("started", info.started),
+        ("finished", info.finished),
+        ("pytest-invariants", info.tool_version),
+        ("invariants files", ", ".join(results.invariant_set.files)),
+    ]
     if info.partial:
         pairs.append(("partial run", "some claiming tests did not run"))
     if not info.complete:
@@ -329,16 +373,27 @@ def build_page(results: RunResults, violations: Sequence[Violation] | None) -> P
     """Turn results and the gate's verdict into the plain views the template renders."""
     items = results.invariants
     gate = violations_by_id(violations)
-    ctx = _Context({r.invariant.id: r for r in items}, _dependents(items),
-                   {t.nodeid: t for t in results.tests}, gate, SourceReader(results.info.rootdir))
+    ctx = _Context(
+        {r.invariant.id: r for r in items},
+        _dependents(items),
+        {t.nodeid: t for t in results.tests},
+        gate,
+        SourceReader(results.info.rootdir),
+    )
     rows = tuple(_row(i, res) for i, res in enumerate(items))
     counts = by_status(items)
     return PageView(
-        title="pytest-invariants report", info=_info(results), warnings=results.info.warnings,
-        total=len(items), tests=len(results.tests), counts=counts, matrix=by_severity(items),
+        title="pytest-invariants report",
+        info=_info(results),
+        warnings=results.info.warnings,
+        total=len(items),
+        tests=len(results.tests),
+        counts=counts,
+        matrix=by_severity(items),
         chart=status_chart(counts),
         gate=None if violations is None else tuple(v.render() for v in violations),
-        gate_count=len(gate), rows=rows,
+        gate_count=len(gate),
+        rows=rows,
         details=tuple(_detail(row, res, ctx) for row, res in zip(rows, items, strict=True)),
         owners=tuple(sorted({r.owner for r in rows})),
     )
@@ -350,8 +405,13 @@ def build_page(results: RunResults, violations: Sequence[Violation] | None) -> P
 def json_for_script(data: object) -> Markup:
     """Return JSON safe inside <script type="application/json">: no `<`, `>` or `&` in it."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, code in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, code)
     return Markup(text)
 
@@ -378,8 +438,13 @@ def render(results: RunResults, violations: Sequence[Violation] | None) -> str:
     style = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     template = _environment().get_template("report.html.j2")
     return template.render(
-        page=page, statuses=STATUSES, severities=SEVERITIES, meaning=STATUS_MEANING,
-        colors=STATUS_COLOR, script=Markup(script), style=Markup(style),
+        page=page,
+        statuses=STATUSES,
+        severities=SEVERITIES,
+        meaning=STATUS_MEANING,
+        colors=STATUS_COLOR,
+        script=Markup(script),
+        style=Markup(style),
         script_hash=_csp_hash(script),
         rows_json=json_for_script([row.as_json() for row in page.rows]),
     )

@@ -29,8 +29,15 @@ __all__ = ["MAX_BYTES", "append_step_summary", "escape", "render"]
 # GitHub's limit is 1 MiB per step; keep room for what other steps append.
 MAX_BYTES = 1024 * 1024 - 16 * 1024
 
-ICON = {"failing": "❌", "unverified": "⛔", "incidental": "⚠️", "claimed": "⚠️",
-        "mock-only": "🎭", "verified": "✅", "proven": "🏅"}
+ICON = {
+    "failing": "❌",
+    "unverified": "⛔",
+    "incidental": "⚠️",
+    "claimed": "⚠️",
+    "mock-only": "🎭",
+    "verified": "✅",
+    "proven": "🏅",
+}
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~@&])")
 
@@ -68,11 +75,16 @@ def _overview(results: RunResults) -> list[str]:
     for status in STATUSES:
         if counts[status]:
             cells = " | ".join(str(matrix[sev][status] or "") for sev in SEVERITIES)
-            lines.append(f"| {ICON[status]} {status} | {counts[status]} | {cells} | "
-                         f"{STATUS_MEANING[status]} |")
+            lines.append(
+                f"| {ICON[status]} {status} | {counts[status]} | {cells} | "
+                f"{STATUS_MEANING[status]} |"
+            )
     if results.info.partial:
-        lines += ["", "> **Partial run**: some claiming tests did not run (-k, a single file or "
-                      "a shard), so some statuses rest on less evidence than usual."]
+        lines += [
+            "",
+            "> **Partial run**: some claiming tests did not run (-k, a single file or "
+            "a shard), so some statuses rest on less evidence than usual.",
+        ]
     if not results.info.complete:
         lines += ["", "> **Interrupted run**: the results are incomplete."]
     return lines
@@ -81,22 +93,31 @@ def _overview(results: RunResults) -> list[str]:
 def _gate_lines(violations: Sequence[Violation]) -> list[str]:
     lines = ["", "### Gate failures", ""]
     for v in violations:
-        lines.append(f"- **{escape(v.invariant_id)}** ({v.severity}, owner {escape(v.owner)}) "
-                     f"is **{v.reason}**: {escape(_cut(v.title))}")
+        lines.append(
+            f"- **{escape(v.invariant_id)}** ({v.severity}, owner {escape(v.owner)}) "
+            f"is **{v.reason}**: {escape(_cut(v.title))}"
+        )
     return lines
 
 
 def _row(res: InvariantResult) -> str:
     inv = res.invariant
     flag = f" ({', '.join(flags(res))})" if flags(res) else ""
-    return (f"| {ICON[res.status.value]} {res.status.value}{flag} | {escape(inv.id)} | "
-            f"{inv.severity.value} | {escape(inv.owner)} | {escape(_cut(inv.title))} | "
-            f"{escape(_cut(reason(res), 240))} |")
+    return (
+        f"| {ICON[res.status.value]} {res.status.value}{flag} | {escape(inv.id)} | "
+        f"{inv.severity.value} | {escape(inv.owner)} | {escape(_cut(inv.title))} | "
+        f"{escape(_cut(reason(res), 240))} |"
+    )
 
 
 def _attention_head() -> list[str]:
-    return ["", "### Needs attention (worst first)", "",
-            "| status | id | severity | owner | title | why |", "|---|---|---|---|---|---|"]
+    return [
+        "",
+        "### Needs attention (worst first)",
+        "",
+        "| status | id | severity | owner | title | why |",
+        "|---|---|---|---|---|---|",
+    ]
 
 
 def _fit(head: list[str], rows: list[str], budget: int, what: str) -> list[str]:
@@ -105,8 +126,10 @@ def _fit(head: list[str], rows: list[str], budget: int, what: str) -> list[str]:
     for index, row in enumerate(rows):
         size = len(row.encode()) + 1
         if used + size > budget:
-            out.append(f"\n*… and {len(rows) - index} more {what} not shown "
-                       "(see the HTML or JSON report).*")
+            out.append(
+                f"\n*… and {len(rows) - index} more {what} not shown "
+                "(see the HTML or JSON report).*"
+            )
             break
         out.append(row)
         used += size

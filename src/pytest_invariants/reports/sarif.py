@@ -38,15 +38,14 @@ RULE_IDS = tuple(f"invariant/{r}" for r in REASONS)
 _FIX = {
     "failing": "Make the failing claiming test pass, or fix the code it caught.",
     "unverified": "Write a test that runs the invariant's code for real and mark it "
-                  "`@pytest.mark.invariant(\"ID\")`.",
+    '`@pytest.mark.invariant("ID")`.',
     "incidental": "Mark one of the tests that already run the code with "
-                  "`@pytest.mark.invariant(\"ID\")` (see the suggested tests).",
+    '`@pytest.mark.invariant("ID")` (see the suggested tests).',
     "claimed": "Make the claiming tests call the invariant's code, or fix its `code:` scope.",
     "mock-only": "Add a test that runs the invariant's code without doubling it or what it "
-                 "must_be_real; or list a harmless double under `allow_doubles`.",
+    "must_be_real; or list a harmless double under `allow_doubles`.",
     "partial": "Run the whole suite: the claiming tests named in the message did not run.",
-    "suspect": "Review the invariant against its changed code, then run "
-               "`invariants review ID`.",
+    "suspect": "Review the invariant against its changed code, then run `invariants review ID`.",
 }
 
 
@@ -124,8 +123,9 @@ def _reported(
         return [(res, [res.status.value]) for res in bad]
     by_id = {res.invariant.id: res for res in results.invariants}
     grouped = violations_by_id(violations)
-    return [(by_id[iid], [v.reason for v in found])
-            for iid, found in grouped.items() if iid in by_id]
+    return [
+        (by_id[iid], [v.reason for v in found]) for iid, found in grouped.items() if iid in by_id
+    ]
 
 
 def render(results: RunResults, violations: Sequence[Violation] | None) -> dict[str, Any]:
@@ -139,8 +139,9 @@ def render(results: RunResults, violations: Sequence[Violation] | None) -> dict[
     }
     run: dict[str, Any] = {
         "tool": {"driver": driver},
-        "results": [_result(res, reasons, fallback)
-                    for res, reasons in _reported(results, violations)],
+        "results": [
+            _result(res, reasons, fallback) for res, reasons in _reported(results, violations)
+        ],
         "columnKind": "unicodeCodePoints",
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

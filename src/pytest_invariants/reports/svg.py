@@ -57,7 +57,7 @@ class Edge:
 
 
 def _short(text: str, limit: int = 26) -> str:
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
 def _test_label(nodeid: str) -> str:
@@ -74,13 +74,22 @@ def _capped(nodes: list[Node], column: int) -> list[Node]:
 def _tests(res: InvariantResult) -> list[Node]:
     order = {LinkKind.REAL: 0, LinkKind.MOCK_BASED: 1, LinkKind.CLAIMED: 2, LinkKind.INCIDENTAL: 3}
     links = sorted(res.links, key=lambda link: (order[link.kind], link.nodeid))
-    nodes = [Node(f"t:{link.nodeid}", _test_label(link.nodeid), 1, LINK_COLOR[link.kind.value],
-                  f"{link.nodeid}: {link.kind.value}, {link.outcome.value}") for link in links]
+    nodes = [
+        Node(
+            f"t:{link.nodeid}",
+            _test_label(link.nodeid),
+            1,
+            LINK_COLOR[link.kind.value],
+            f"{link.nodeid}: {link.kind.value}, {link.outcome.value}",
+        )
+        for link in links
+    ]
     return _capped(nodes, 1)
 
 
-def _doubles(res: InvariantResult, tests: Mapping[str, TestEvidence], shown: set[str]) -> \
-        tuple[list[Node], list[Edge]]:
+def _doubles(
+    res: InvariantResult, tests: Mapping[str, TestEvidence], shown: set[str]
+) -> tuple[list[Node], list[Edge]]:
     nodes: dict[str, Node] = {}
     edges: list[Edge] = []
     for link in res.links:
@@ -91,18 +100,29 @@ def _doubles(res: InvariantResult, tests: Mapping[str, TestEvidence], shown: set
             if double.kind is not DoubleKind.DOUBLE:
                 continue
             key = f"d:{double.target}"
-            nodes.setdefault(key, Node(key, _short(double.target), 0, KIND_COLOR["double"],
-                                       f"{double.target} replaced by {double.replacement}"))
+            nodes.setdefault(
+                key,
+                Node(
+                    key,
+                    _short(double.target),
+                    0,
+                    KIND_COLOR["double"],
+                    f"{double.target} replaced by {double.replacement}",
+                ),
+            )
             edges.append(Edge(key, f"t:{link.nodeid}", "used by", dashed=True))
     return _capped(list(nodes.values()), 0), edges
 
 
-def _neighbours(res: InvariantResult, by_id: Mapping[str, InvariantResult],
-                dependents: Sequence[str]) -> tuple[list[Node], list[Edge]]:
+def _neighbours(
+    res: InvariantResult, by_id: Mapping[str, InvariantResult], dependents: Sequence[str]
+) -> tuple[list[Node], list[Edge]]:
     nodes, edges = [], []
     me = f"i:{res.invariant.id}"
-    for iid, role in [*((d, "rests on") for d in res.invariant.depends_on),
-                      *((d, "rests on this") for d in dependents)]:
+    for iid, role in [
+        *((d, "rests on") for d in res.invariant.depends_on),
+        *((d, "rests on this") for d in dependents),
+    ]:
         other = by_id.get(iid)
         color = STATUS_COLOR[other.status.value] if other else "#9e9e9e"
         status = other.status.value if other else "unknown"
@@ -121,10 +141,16 @@ def neighbourhood(
     """Return the nodes and edges of the graph around one invariant."""
     inv = res.invariant
     me = f"i:{inv.id}"
-    centre = Node(me, _short(inv.id), 2, STATUS_COLOR[res.status.value],
-                  f"{inv.id} ({res.status.value}): {inv.title}")
-    code = _capped([Node(f"c:{e.raw}", _short(e.raw), 3, KIND_COLOR["code"], e.raw)
-                    for e in inv.code], 3)
+    centre = Node(
+        me,
+        _short(inv.id),
+        2,
+        STATUS_COLOR[res.status.value],
+        f"{inv.id} ({res.status.value}): {inv.title}",
+    )
+    code = _capped(
+        [Node(f"c:{e.raw}", _short(e.raw), 3, KIND_COLOR["code"], e.raw) for e in inv.code], 3
+    )
     test_nodes = _tests(res)
     shown = {node.key for node in test_nodes}
     doubles, double_edges = _doubles(res, tests, shown)
@@ -133,8 +159,14 @@ def neighbourhood(
     for link in res.links:
         if f"t:{link.nodeid}" in shown:
             claims = link.kind is not LinkKind.INCIDENTAL
-            edges.append(Edge(f"t:{link.nodeid}", me, "claims" if claims else "runs its code",
-                              dashed=not claims))
+            edges.append(
+                Edge(
+                    f"t:{link.nodeid}",
+                    me,
+                    "claims" if claims else "runs its code",
+                    dashed=not claims,
+                )
+            )
     nodes = [*doubles, *test_nodes, centre, *code, *neighbours]
     return nodes, [*edges, *double_edges, *neighbour_edges]
 
@@ -162,26 +194,32 @@ def _edge(edge: Edge, where: Mapping[str, tuple[int, int]]) -> str:
     y1, y2 = sy + _H // 2, ty + _H // 2
     mid = (x1 + x2) // 2
     dash = ' stroke-dasharray="4 3"' if edge.dashed else ""
-    return (f'<path d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}" fill="none" stroke="#90a4ae"'
-            f'{dash} marker-end="url(#arrow)"><title>{escape(edge.label)}</title></path>')
+    return (
+        f'<path d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}" fill="none" stroke="#90a4ae"'
+        f'{dash} marker-end="url(#arrow)"><title>{escape(edge.label)}</title></path>'
+    )
 
 
 def _node(node: Node, x: int, y: int) -> str:
-    return (f'<g><title>{escape(node.title or node.label)}</title>'
-            f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="5" fill="{node.color}"/>'
-            f'<text x="{x + 8}" y="{y + 17}" fill="#fff" font-size="12">{escape(node.label)}</text>'
-            "</g>")
+    return (
+        f"<g><title>{escape(node.title or node.label)}</title>"
+        f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="5" fill="{node.color}"/>'
+        f'<text x="{x + 8}" y="{y + 17}" fill="#fff" font-size="12">{escape(node.label)}</text>'
+        "</g>"
+    )
 
 
 def draw_graph(nodes: Sequence[Node], edges: Sequence[Edge], label: str = "graph") -> Markup:
     """Return an inline SVG drawing of the nodes in their columns, with the edges."""
     where, width, height = _positions(nodes)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img" '
-             f'aria-label="{escape(label)}" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
-             'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#90a4ae"/>'
-             "</marker></defs>"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img" '
+        f'aria-label="{escape(label)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+        'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#90a4ae"/>'
+        "</marker></defs>",
+    ]
     parts += [_edge(e, where) for e in edges if e.source in where and e.target in where]
     parts += [_node(n, *where[n.key]) for n in nodes]
     parts.append("</svg>")
@@ -193,15 +231,19 @@ def status_chart(counts: Mapping[str, int]) -> Markup:
     rows = [(status, n) for status, n in counts.items() if n]
     biggest = max((n for _, n in rows), default=1)
     width, label_w, row_h = 420, 90, 22
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-             f'aria-label="invariants per status" width="{width}" height="{row_h * len(rows) + 4}"'
-             ' font-family="sans-serif" font-size="12">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'aria-label="invariants per status" width="{width}" height="{row_h * len(rows) + 4}"'
+        ' font-family="sans-serif" font-size="12">'
+    ]
     for index, (status, count) in enumerate(rows):
         y = index * row_h + 2
         bar = max(2, round((width - label_w - 50) * count / biggest))
-        parts.append(f'<text x="0" y="{y + 14}">{escape(status)}</text>'
-                     f'<rect x="{label_w}" y="{y + 3}" width="{bar}" height="{row_h - 6}" '
-                     f'fill="{STATUS_COLOR[status]}"/>'
-                     f'<text x="{label_w + bar + 6}" y="{y + 14}">{count}</text>')
+        parts.append(
+            f'<text x="0" y="{y + 14}">{escape(status)}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{bar}" height="{row_h - 6}" '
+            f'fill="{STATUS_COLOR[status]}"/>'
+            f'<text x="{label_w + bar + 6}" y="{y + 14}">{count}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -103,8 +103,9 @@ def _attention_table(items: Sequence[InvariantResult]) -> Table:
         detail.append(f"\n{reason(res)}", style="dim")
         for words in flag_words(res):
             detail.append(f"\n{words}", style="yellow")
-        table.add_row(_status(res.status.value), Text(inv.id), inv.severity.value,
-                      Text(inv.owner), detail)
+        table.add_row(
+            _status(res.status.value), Text(inv.id), inv.severity.value, Text(inv.owner), detail
+        )
     return table
 
 
