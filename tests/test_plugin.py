@@ -328,3 +328,22 @@ def test_an_interrupted_run_keeps_the_previous_results(pytester: pytest.Pytester
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "results are incomplete and were not written" in result.stdout.str()
     assert (pytester.path / ".invariants" / "results.json").read_text() == saved
+
+
+def test_scope_code_rewritten_by_pytests_assert_rewriter_is_still_observed(
+    pytester: pytest.Pytester,
+) -> None:
+    # pytest rewrites the asserts of plugin packages and of modules registered for it;
+    # the probes (3.10/3.11) must compare against the rewritten code, not a plain compile.
+    asserting = BILLING.replace(
+        "    ledger[order_id] = total\n", "    ledger[order_id] = total\n    assert total > 0\n"
+    )
+    make_project(pytester)
+    (pytester.path / "src" / "shop" / "billing.py").write_text(asserting)
+    (pytester.path / "tests" / "conftest.py").write_text(
+        'import pytest\n\npytest.register_assert_rewrite("shop")\n'
+    )
+    result, data = run(pytester)
+    assert result.ret == 0, result.stdout.str()
+    assert statuses(data)["PAY-001"] == "verified"
+    assert data["run"]["warnings"] == []

@@ -106,13 +106,14 @@ class ProbeRecorder(ScopeRecorder):
 
     def _instrument(self, functions: dict[str, list[types.FunctionType]]) -> None:
         for file, funcs in functions.items():
-            table = self._table(file, funcs[0].__code__.co_filename)
+            rewritten = _ASSERT_REWRITER_GLOBAL in funcs[0].__globals__
+            table = self._table(file, funcs[0].__code__.co_filename, rewritten)
             if table is None:
                 continue
             for func in funcs:
                 self._patch(func, table)
 
-    def _table(self, file: str, filename: str) -> _CodeTable | None:
+    def _table(self, file: str, filename: str, rewritten: bool = False) -> _CodeTable | None:
         """Return (name, first line) -> [(original code, probed code)] for one file."""
         if file in self._tables:
             return self._tables[file]
@@ -121,7 +122,8 @@ class ProbeRecorder(ScopeRecorder):
             index = self._index.setdefault(file, len(self._files))
             if index == len(self._files):
                 self._files.append(file)
-            table = _compile_table(Path(file).read_text(encoding="utf-8"), filename, index)
+            source = Path(file).read_text(encoding="utf-8")
+            table = _compile_table(source, filename, index, rewritten)
             # Functions made from probed code later (closures, re-imports) are ours already.
             self._probed.update(id(new) for pairs in table.values() for _, new in pairs)
         except (OSError, SyntaxError, ValueError) as exc:
@@ -152,10 +154,32 @@ class ProbeRecorder(ScopeRecorder):
         self._patches[id(func)] = _Patch(func, code, probed)
 
 
-def _compile_table(source: str, filename: str, index: int) -> _CodeTable:
+# pytest's assertion rewriter imports its helpers into every module it rewrites
+# under this name: the module's code is then not what a plain compile gives.
+_ASSERT_REWRITER_GLOBAL: Final = "@pytest_ar"
+
+
+def _parse(source: str, filename: str, rewritten: bool, key_base: int | None) -> ast.Module:
+    """Parse `source` as the running module was compiled, with probes when `key_base` is set.
+
+    pytest rewrites the asserts of test modules, conftests and plugin packages;
+    comparing such code with a plain compile would refuse to probe it. Probes
+    go in first: the rewriter then treats them as the plain statements they are.
+    """
+    tree = ast.parse(source, filename)
+    if key_base is not None:
+        tree = add_probes(tree, key_base)
+    if rewritten:
+        from _pytest.assertion.rewrite import rewrite_asserts
+
+        rewrite_asserts(tree, source.encode("utf-8"), filename)
+    return tree
+
+
+def _compile_table(source: str, filename: str, index: int, rewritten: bool = False) -> _CodeTable:
     """Compile `source` with and without probes; pair up their function code objects."""
-    plain = compile(source, filename, "exec", dont_inherit=True)
-    tree = add_probes(ast.parse(source, filename), index << _LINE_BITS)
+    plain = compile(_parse(source, filename, rewritten, None), filename, "exec", dont_inherit=True)
+    tree = _parse(source, filename, rewritten, index << _LINE_BITS)
     probed = compile(tree, filename, "exec", dont_inherit=True)
     originals = _functions_in(plain)
     replacements = _functions_in(probed)
