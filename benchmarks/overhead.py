@@ -181,7 +181,12 @@ class Config:
     report: dict[str, object] | None = None
 
 
-def configs(root: Path, fractions: list[float], plugin_flag: str | None) -> list[Config]:
+TESTMON_LABEL = "pytest --testmon-noselect"
+
+
+def configs(
+    root: Path, fractions: list[float], plugin_flag: str | None, testmon_available: bool = False
+) -> list[Config]:
     """Return the set-ups to time, plain pytest first."""
     base = ["-q", "-p", "no:cacheprovider"]
     shim_base = [*base, "-p", "no:invariants"]  # the shim stands in for the plugin
@@ -197,6 +202,10 @@ def configs(root: Path, fractions: list[float], plugin_flag: str | None) -> list
         result.append(Config(label, shim_base, env))
     cov = ["--cov=" + PACKAGE, "--cov-context=test", "--cov-report="]
     result.append(Config("pytest --cov --cov-context=test", [*shim_base, *cov]))
+    if testmon_available:
+        # --testmon-noselect records per-test dependencies but runs every test,
+        # so it is timed doing the same work; its database is removed before each run.
+        result.append(Config(TESTMON_LABEL, [*shim_base, "--testmon-noselect"]))
     return result
 
 
@@ -206,6 +215,9 @@ def run_once(root: Path, python: str, config: Config, prefer: str | None) -> flo
         write_invariants(root, config.scope)
     out = root / "recorder.json"
     out.unlink(missing_ok=True)
+    if config.label == TESTMON_LABEL:
+        for data in root.glob(".testmondata*"):
+            data.unlink()
     env = {**os.environ, **config.env, "INV_BENCH_OUT": str(out)}
     if prefer:
         env["INV_BENCH_PREFER"] = prefer
@@ -259,6 +271,11 @@ def render(todo: list[Config], python: str, tests: int, calls: int) -> str:
     return "\n".join(rows)
 
 
+def _has_testmon(python: str) -> bool:
+    probe = [python, "-c", "import testmon"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Generate the suite, time every set-up and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -270,13 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--python", default=sys.executable, help="interpreter to benchmark")
     parser.add_argument("--prefer", choices=["sys.monitoring", "probes"], default=None)
-    parser.add_argument("--plugin-flag", default=None, help="e.g. --invariants: use the plugin")
+    parser.add_argument(
+        "--plugin-flag",
+        default="--invariants",
+        help="flag that turns the plugin on (default --invariants: the whole plugin, doubles "
+        "and all); give --plugin-flag= to time the bare line recorder through a shim instead",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="generate here and keep it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="inv-bench-") as tmp:
         root = args.keep or Path(tmp) / "project"
         generate(root, args.tests, args.calls)
-        todo = configs(root, args.scope, args.plugin_flag)
+        todo = configs(root, args.scope, args.plugin_flag or None, _has_testmon(args.python))
         measure(root, args.python, todo, args.repeat, args.prefer)
         print(render(todo, args.python, args.tests, args.calls))
     return 0

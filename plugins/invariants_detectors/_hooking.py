@@ -13,13 +13,22 @@ import contextlib
 import functools
 import itertools
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any, Final
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
+from pytest_invariants.importwatch import is_installed, when_imported
 
-__all__ = ["Activations", "Installed", "Undo", "hook_start_stop", "wrap_method"]
+__all__ = [
+    "Activations",
+    "Installed",
+    "Undo",
+    "hook_start_stop",
+    "install_when_imported",
+    "wrap_method",
+]
 
 Undo = Callable[[], None]
 After = Callable[[Any, Any], None]
@@ -176,3 +185,21 @@ def hook_start_stop(
         undo_start()
         raise
     return [undo_start, undo_stop]
+
+
+def install_when_imported(
+    config: pytest.Config,
+    installed: Installed,
+    top_level: str,
+    module: str,
+    install: Callable[[ModuleType], Sequence[Undo]],
+) -> bool:
+    """Hook `module` once the suite imports it; return False when `top_level` is not installed.
+
+    Detectors never import their library themselves: a suite that has moto
+    installed but never imports it must not pay for importing it.
+    """
+    if not is_installed(top_level):
+        return False
+    installed.add(config, [when_imported(module, install)])
+    return True

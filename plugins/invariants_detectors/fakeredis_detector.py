@@ -11,13 +11,14 @@ a wider fixture therefore counts for every test that runs while it is alive.
 from __future__ import annotations
 
 import weakref
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, wrap_method
+from ._hooking import Activations, Installed, Undo, install_when_imported, wrap_method
 
 NAME = "fakeredis"
 _installed = Installed()
@@ -42,41 +43,28 @@ def _on_created(activations: Activations) -> Any:
     return created
 
 
-def _mixins() -> list[type]:
-    """Return the classes whose `__init__` every fakeredis client runs."""
-    found: list[type] = []
-    try:
-        from fakeredis._clients import _sync
-    except ImportError:
-        return found
-    found.append(_sync.FakeRedisMixin)
-    try:
-        from fakeredis._clients import _async
-    except ImportError:  # redis built without asyncio support
-        return found
-    found.append(_async.FakeAsyncRedisMixin)
-    return found
+# The modules that define the mixins whose `__init__` every fakeredis client runs
+# (the async one is missing when redis is built without asyncio support).
+_MIXINS = (
+    ("fakeredis._clients._sync", "FakeRedisMixin"),
+    ("fakeredis._clients._async", "FakeAsyncRedisMixin"),
+)
 
 
 @pytest.hookimpl
 def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
-    """Wrap the fakeredis client constructors when fakeredis is installed."""
-    mixins = _mixins()
-    if not mixins:
-        return None
+    """Wrap the fakeredis client constructors once fakeredis is imported."""
     activations = Activations(reporter, NAME)
-    undo: list[Undo] = []
-    try:
-        for mixin in mixins:
-            undo.append(wrap_method(mixin, "__init__", _on_created(activations)))
-    except Exception:
-        for each in reversed(undo):
-            each()
-        raise
-    _installed.add(config, undo)
-    return NAME
+    found = False
+    for module, mixin in _MIXINS:
+
+        def install(loaded: ModuleType, mixin: str = mixin) -> list[Undo]:
+            return [wrap_method(getattr(loaded, mixin), "__init__", _on_created(activations))]
+
+        found = install_when_imported(config, _installed, NAME, module, install) or found
+    return NAME if found else None
 
 
 @pytest.hookimpl

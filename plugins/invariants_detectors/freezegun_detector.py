@@ -11,13 +11,14 @@ classes, context manager, `freeze_time(...).start()`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, hook_start_stop
+from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
 
 NAME = "freezegun"
 _installed = Installed()
@@ -34,13 +35,13 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `_freeze_time.start`/`stop` when freezegun is installed."""
-    try:
-        from freezegun import api
-    except ImportError:
-        return None
     activations = Activations(reporter, NAME)
-    _installed.add(config, hook_start_stop(api._freeze_time, activations, _describe))
-    return NAME
+
+    def install(api: ModuleType) -> Sequence[Undo]:
+        return hook_start_stop(api._freeze_time, activations, _describe)
+
+    found = install_when_imported(config, _installed, NAME, "freezegun.api", install)
+    return NAME if found else None
 
 
 @pytest.hookimpl

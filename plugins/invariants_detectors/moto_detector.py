@@ -12,13 +12,14 @@ point: `MockAWS.start` / `stop` (decorator, context manager, explicit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, hook_start_stop
+from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
 
 NAME = "moto"
 _installed = Installed()
@@ -28,12 +29,8 @@ def _describe(mock: Any) -> tuple[Sequence[str], str] | None:
     return ["aws", "botocore", "boto3"], f"moto {type(mock).__name__} (mock_aws)"
 
 
-def _mock_class() -> type | None:
+def _mock_class(models: ModuleType) -> type | None:
     """Return moto's mock class: `MockAWS` in moto 5, `BaseMockAWS` in moto 4."""
-    try:
-        from moto.core import models
-    except ImportError:
-        return None
     found = getattr(models, "MockAWS", None) or getattr(models, "BaseMockAWS", None)
     return found if isinstance(found, type) else None
 
@@ -43,12 +40,14 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap moto's `MockAWS.start`/`stop` when moto is installed."""
-    mock_class = _mock_class()
-    if mock_class is None:
-        return None
     activations = Activations(reporter, NAME)
-    _installed.add(config, hook_start_stop(mock_class, activations, _describe))
-    return NAME
+
+    def install(models: ModuleType) -> Sequence[Undo]:
+        mock_class = _mock_class(models)
+        return hook_start_stop(mock_class, activations, _describe) if mock_class else []
+
+    found = install_when_imported(config, _installed, NAME, "moto.core.models", install)
+    return NAME if found else None
 
 
 @pytest.hookimpl

@@ -11,13 +11,14 @@ decorator all go through.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, hook_start_stop
+from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
 
 NAME = "requests-mock"
 _installed = Installed()
@@ -32,13 +33,14 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `MockerCore.start`/`stop` when requests-mock is installed."""
-    try:
-        from requests_mock import mocker
-    except ImportError:
-        return None
     activations = Activations(reporter, NAME)
-    _installed.add(config, hook_start_stop(mocker.MockerCore, activations, _describe, once=True))
-    return NAME
+
+    def install(mocker: ModuleType) -> Sequence[Undo]:
+        return hook_start_stop(mocker.MockerCore, activations, _describe, once=True)
+
+    module = "requests_mock.mocker"
+    found = install_when_imported(config, _installed, "requests_mock", module, install)
+    return NAME if found else None
 
 
 @pytest.hookimpl

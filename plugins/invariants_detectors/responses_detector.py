@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, hook_start_stop
+from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
 
 NAME = "responses"
 _installed = Installed()
@@ -48,15 +49,13 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `RequestsMock.start`/`stop` when responses is installed."""
-    try:
-        import responses
-    except ImportError:
-        return None
     activations = Activations(reporter, NAME)
-    _installed.add(
-        config, hook_start_stop(responses.RequestsMock, activations, _describe, once=True)
-    )
-    return NAME
+
+    def install(responses: ModuleType) -> Sequence[Undo]:
+        return hook_start_stop(responses.RequestsMock, activations, _describe, once=True)
+
+    found = install_when_imported(config, _installed, NAME, "responses", install)
+    return NAME if found else None
 
 
 @pytest.hookimpl

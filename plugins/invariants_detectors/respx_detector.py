@@ -12,13 +12,14 @@ the `respx_mock` fixture).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, hook_start_stop
+from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
 
 NAME = "respx"
 _installed = Installed()
@@ -37,13 +38,13 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `MockRouter.start`/`stop` when respx is installed."""
-    try:
-        from respx.router import MockRouter
-    except ImportError:
-        return None
     activations = Activations(reporter, NAME)
-    _installed.add(config, hook_start_stop(MockRouter, activations, _describe, once=True))
-    return NAME
+
+    def install(router: ModuleType) -> Sequence[Undo]:
+        return hook_start_stop(router.MockRouter, activations, _describe, once=True)
+
+    found = install_when_imported(config, _installed, NAME, "respx.router", install)
+    return NAME if found else None
 
 
 @pytest.hookimpl

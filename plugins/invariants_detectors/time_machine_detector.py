@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, hook_start_stop
+from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
 
 NAME = "time-machine"
 _installed = Installed()
@@ -37,13 +38,13 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `travel.start`/`stop` when time-machine is installed."""
-    try:
-        import time_machine
-    except ImportError:
-        return None
     activations = Activations(reporter, NAME)
-    _installed.add(config, hook_start_stop(time_machine.travel, activations, _describe))
-    return NAME
+
+    def install(time_machine: ModuleType) -> Sequence[Undo]:
+        return hook_start_stop(time_machine.travel, activations, _describe)
+
+    found = install_when_imported(config, _installed, "time_machine", "time_machine", install)
+    return NAME if found else None
 
 
 @pytest.hookimpl

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import gc
-import importlib.abc
 import importlib.machinery
 import inspect
 import os
@@ -33,7 +32,9 @@ import types
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property, partial, partialmethod
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
+
+from .importwatch import PostImportHook
 
 __all__ = [
     "PROBES",
@@ -115,7 +116,7 @@ class ScopeRecorder:
         self._scope: dict[str, str] = {os.path.realpath(f): f for f in files}
         self._file_of: dict[str, str | None] = {}
         self._problems: list[str] = []
-        self._finder: _ScopeFinder | None = None
+        self._finder: PostImportHook | None = None
         self._starts: dict[str, dict[int, int]] = {}
         self._started = False
 
@@ -127,8 +128,8 @@ class ScopeRecorder:
             return
         self._started = True
         self._instrument(self._live_functions())
-        self._finder = _ScopeFinder(self)
-        sys.meta_path.insert(0, self._finder)
+        self._finder = PostImportHook(self._is_scope_module, self.instrument_module)
+        self._finder.install()
 
     def begin_test(self) -> None:
         """Forget every hit so far; called before a test's setup."""
@@ -140,8 +141,8 @@ class ScopeRecorder:
 
     def stop(self) -> None:
         """Remove the import hook; subclasses undo their instrumentation first."""
-        if self._finder is not None and self._finder in sys.meta_path:
-            sys.meta_path.remove(self._finder)
+        if self._finder is not None:
+            self._finder.remove()
         self._finder = None
         self._started = False
 
@@ -155,6 +156,9 @@ class ScopeRecorder:
         """Record one disturbance, once: a problem repeated per test is noise."""
         if problem not in self._problems:
             self._problems.append(problem)
+
+    def _is_scope_module(self, _name: str, spec: importlib.machinery.ModuleSpec) -> bool:
+        return spec.origin is not None and self.scope_file(spec.origin) is not None
 
     def scope_file(self, filename: str) -> str | None:
         """Return the scope path `filename` names, or None when out of scope."""
@@ -333,81 +337,3 @@ def _statement_starts_of(path: str) -> dict[int, int]:
         return statement_starts(source)
     except (OSError, SyntaxError, ValueError):
         return {}
-
-
-# -- the import hook ---------------------------------------------------------
-
-
-class _ScopeFinder(importlib.abc.MetaPathFinder):
-    """Instrument scope modules imported after `start`, right after they execute.
-
-    Sits first on ``sys.meta_path`` and asks the finders behind it, in their
-    order, so the spec it returns is the one the import system would have
-    used; only the loader of a scope module is wrapped.
-    """
-
-    def __init__(self, recorder: ScopeRecorder) -> None:
-        self._recorder = recorder
-        self._busy: set[str] = set()
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname in self._busy:
-            return None
-        self._busy.add(fullname)
-        try:
-            spec = self._find_behind(fullname, path, target)
-        finally:
-            self._busy.discard(fullname)
-        if spec is None or spec.origin is None or spec.loader is None:
-            return spec
-        if self._recorder.scope_file(spec.origin) is None:
-            return spec
-        if hasattr(spec.loader, "exec_module"):
-            spec.loader = _InstrumentingLoader(spec.loader, self._recorder)
-        return spec
-
-    def _find_behind(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        for finder in list(sys.meta_path):
-            if finder is self:
-                continue
-            find_spec = getattr(finder, "find_spec", None)
-            if find_spec is None:
-                continue
-            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
-            if spec is not None:
-                return spec
-        return None
-
-
-class _InstrumentingLoader(importlib.abc.Loader):
-    """Run the real loader, then instrument what the module defined."""
-
-    def __init__(self, loader: Any, recorder: ScopeRecorder) -> None:
-        self._loader = loader
-        self._recorder = recorder
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
-        create = getattr(self._loader, "create_module", None)
-        return create(spec) if create is not None else None
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        # Put the real loader back before the module runs: code that inspects
-        # __loader__ (inspect.getsource, importlib.resources) must not see us.
-        module.__loader__ = self._loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._loader
-        self._loader.exec_module(module)
-        self._recorder.instrument_module(module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)
