@@ -52,8 +52,8 @@ def _read(path: str) -> RunResults:
 
 def check_main(args: argparse.Namespace) -> int:
     """Validate the invariants files; print every problem with its location."""
-    from .diff import ini_setting
     from .loading import LoadError, discover, format_problems, load_invariants
+    from .pytestini import ini_setting
     from .scopes import default_search_path
 
     rootdir = Path(args.rootdir).resolve()

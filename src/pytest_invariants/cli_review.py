@@ -164,8 +164,8 @@ def add_diff_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _load(rootdir: Path, explicit: str | None) -> InvariantSet:
-    from .diff import ini_setting
     from .loading import LoadError, discover, format_problems, load_invariants
+    from .pytestini import ini_setting
     from .scopes import default_search_path
 
     try:

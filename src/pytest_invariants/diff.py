@@ -8,9 +8,7 @@ and `render_markdown` / `render_json` / `render_github` print the verdict.
 
 from __future__ import annotations
 
-import configparser
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,13 +34,8 @@ from .model import (
     Status,
     under,
 )
+from .pytestini import ini_setting
 from .scopes import default_search_path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    # pytest itself depends on tomli before 3.11; mypy may not have its stubs.
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
     "FAIL_ON",
@@ -57,7 +50,6 @@ __all__ = [
     "compare_gate",
     "compare_invariants",
     "failures",
-    "ini_setting",
     "load_side",
     "render_github",
     "render_json",
@@ -488,56 +480,6 @@ def _with_results(impact: Impact, results: Mapping[str, InvariantResult] | None)
 
 
 # -- loading a revision ------------------------------------------------------------------
-
-
-def ini_setting(root: Path, name: str) -> str | None:
-    """Return pytest's ini setting `name` from the first config file pytest would use there."""
-    for filename, section in _CONFIG_FILES:
-        path = root / filename
-        if not path.is_file():
-            continue
-        found = (
-            _toml_setting(path, section)
-            if filename.endswith(".toml")
-            else _cfg_setting(path, section[0])
-        )
-        if found is not None:
-            # pytest stops at the first file holding a pytest section, set or not.
-            value = found.get(name)
-            return value if isinstance(value, str) and value else None
-    return None
-
-
-_CONFIG_FILES: Final = (
-    ("pytest.toml", ("pytest",)),
-    (".pytest.toml", ("pytest",)),
-    ("pytest.ini", ("pytest",)),
-    (".pytest.ini", ("pytest",)),
-    ("pyproject.toml", ("tool", "pytest", "ini_options")),
-    ("tox.ini", ("pytest",)),
-    ("setup.cfg", ("tool:pytest",)),
-)
-
-
-def _cfg_setting(path: Path, section: str) -> dict[str, Any] | None:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return None
-    if not parser.has_section(section):
-        return None
-    return dict(parser.items(section))
-
-
-def _toml_setting(path: Path, section: Sequence[str]) -> dict[str, Any] | None:
-    try:
-        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
-    for key in section:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data if isinstance(data, dict) else None
 
 
 def _search_path(root: Path, confined: bool) -> list[Path]:

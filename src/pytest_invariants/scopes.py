@@ -17,7 +17,6 @@ replaces such a name can be recognised later.
 from __future__ import annotations
 
 import ast
-import configparser
 import difflib
 import os
 import shlex
@@ -30,12 +29,7 @@ from pathlib import Path
 from typing import Final, TypeAlias
 
 from .model import Location, Problem, ScopeEntry, ScopeKind
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    # pytest itself depends on tomli before 3.11; mypy may not have its stubs.
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from .pytestini import pytest_settings
 
 __all__ = [
     "ScopeResolver",
@@ -161,49 +155,7 @@ def default_search_path(rootdir: Path) -> list[Path]:
 
 def _ini_pythonpath(rootdir: Path) -> list[str]:
     """Read `pythonpath` from pytest's configuration file at `rootdir`."""
-    readers = (
-        ("pytest.toml", _toml_setting, ("pytest",)),
-        (".pytest.toml", _toml_setting, ("pytest",)),
-        ("pytest.ini", _ini_setting, ("pytest",)),
-        (".pytest.ini", _ini_setting, ("pytest",)),
-        ("pyproject.toml", _toml_setting, ("tool", "pytest")),
-        ("tox.ini", _ini_setting, ("pytest",)),
-        ("setup.cfg", _ini_setting, ("tool:pytest",)),
-    )
-    for name, reader, section in readers:
-        path = rootdir / name
-        if path.is_file():
-            found = reader(path, section)
-            if found is not None:
-                return found
-    return []
-
-
-def _ini_setting(path: Path, section: tuple[str, ...]) -> list[str] | None:
-    """Return `pythonpath` of an INI section; None when the file has no such section."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError, OSError):
-        return None
-    if not parser.has_section(section[0]):
-        # pytest.ini is pytest's file even without a [pytest] section.
-        return [] if path.name in ("pytest.ini", ".pytest.ini") else None
-    return _split_paths(parser.get(section[0], "pythonpath", fallback=""))
-
-
-def _toml_setting(path: Path, section: tuple[str, ...]) -> list[str] | None:
-    """Return `pythonpath` of a TOML table (`[tool.pytest]` or its `ini_options`)."""
-    try:
-        document: object = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-        return None
-    for key in section:
-        document = document.get(key) if isinstance(document, dict) else None
-    if not isinstance(document, dict):
-        return [] if path.name.endswith("pytest.toml") else None
-    options = document.get("ini_options", document)
-    value = options.get("pythonpath", []) if isinstance(options, dict) else []
+    value = pytest_settings(rootdir).get("pythonpath", [])
     if isinstance(value, str):
         return _split_paths(value)
     return [str(item) for item in value] if isinstance(value, list) else []
