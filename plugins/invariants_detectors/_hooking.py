@@ -26,6 +26,7 @@ __all__ = [
     "Installed",
     "Undo",
     "hook_start_stop",
+    "install_start_stop_detector",
     "install_when_imported",
     "wrap_method",
 ]
@@ -203,3 +204,29 @@ def install_when_imported(
         return False
     installed.add(config, [when_imported(module, install)])
     return True
+
+
+def install_start_stop_detector(
+    config: pytest.Config,
+    reporter: DoubleReporter,
+    installed: Installed,
+    spec: tuple[str, str, str],
+    owner_of: Callable[[ModuleType], type | None],
+    describe: Callable[[Any], tuple[Sequence[str], str] | None],
+    *,
+    once: bool = False,
+) -> str | None:
+    """Install a detector whose library starts and stops doubles with `start()`/`stop()`.
+
+    `spec` is (detector name, top-level package, module holding the class);
+    `owner_of(module)` returns the class to wrap (None: nothing to hook in this
+    version). Return the detector's name, or None when the library is not installed.
+    """
+    name, top_level, module = spec
+    activations = Activations(reporter, name)
+
+    def install(loaded: ModuleType) -> Sequence[Undo]:
+        owner = owner_of(loaded)
+        return hook_start_stop(owner, activations, describe, once=once) if owner else []
+
+    return name if install_when_imported(config, installed, top_level, module, install) else None

@@ -11,14 +11,13 @@ classes, context manager, `freeze_time(...).start()`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
+from ._hooking import Installed, install_start_stop_detector
 
 NAME = "freezegun"
 _installed = Installed()
@@ -35,13 +34,14 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `_freeze_time.start`/`stop` when freezegun is installed."""
-    activations = Activations(reporter, NAME)
-
-    def install(api: ModuleType) -> Sequence[Undo]:
-        return hook_start_stop(api._freeze_time, activations, _describe)
-
-    found = install_when_imported(config, _installed, NAME, "freezegun.api", install)
-    return NAME if found else None
+    return install_start_stop_detector(
+        config,
+        reporter,
+        _installed,
+        (NAME, NAME, "freezegun.api"),
+        lambda api: api._freeze_time,
+        _describe,
+    )
 
 
 @pytest.hookimpl

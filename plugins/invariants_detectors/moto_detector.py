@@ -19,7 +19,7 @@ import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
+from ._hooking import Installed, install_start_stop_detector
 
 NAME = "moto"
 _installed = Installed()
@@ -40,14 +40,9 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap moto's `MockAWS.start`/`stop` when moto is installed."""
-    activations = Activations(reporter, NAME)
-
-    def install(models: ModuleType) -> Sequence[Undo]:
-        mock_class = _mock_class(models)
-        return hook_start_stop(mock_class, activations, _describe) if mock_class else []
-
-    found = install_when_imported(config, _installed, NAME, "moto.core.models", install)
-    return NAME if found else None
+    return install_start_stop_detector(
+        config, reporter, _installed, (NAME, NAME, "moto.core.models"), _mock_class, _describe
+    )
 
 
 @pytest.hookimpl

@@ -11,14 +11,13 @@ decorator all go through.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
+from ._hooking import Installed, install_start_stop_detector
 
 NAME = "requests-mock"
 _installed = Installed()
@@ -33,14 +32,15 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `MockerCore.start`/`stop` when requests-mock is installed."""
-    activations = Activations(reporter, NAME)
-
-    def install(mocker: ModuleType) -> Sequence[Undo]:
-        return hook_start_stop(mocker.MockerCore, activations, _describe, once=True)
-
-    module = "requests_mock.mocker"
-    found = install_when_imported(config, _installed, "requests_mock", module, install)
-    return NAME if found else None
+    return install_start_stop_detector(
+        config,
+        reporter,
+        _installed,
+        (NAME, "requests_mock", "requests_mock.mocker"),
+        lambda mocker: mocker.MockerCore,
+        _describe,
+        once=True,
+    )
 
 
 @pytest.hookimpl

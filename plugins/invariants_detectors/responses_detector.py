@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
+from ._hooking import Installed, install_start_stop_detector
 
 NAME = "responses"
 _installed = Installed()
@@ -49,13 +48,15 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `RequestsMock.start`/`stop` when responses is installed."""
-    activations = Activations(reporter, NAME)
-
-    def install(responses: ModuleType) -> Sequence[Undo]:
-        return hook_start_stop(responses.RequestsMock, activations, _describe, once=True)
-
-    found = install_when_imported(config, _installed, NAME, "responses", install)
-    return NAME if found else None
+    return install_start_stop_detector(
+        config,
+        reporter,
+        _installed,
+        (NAME, NAME, "responses"),
+        lambda module: module.RequestsMock,
+        _describe,
+        once=True,
+    )
 
 
 @pytest.hookimpl

@@ -12,14 +12,13 @@ the `respx_mock` fixture).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
+from ._hooking import Installed, install_start_stop_detector
 
 NAME = "respx"
 _installed = Installed()
@@ -38,13 +37,15 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `MockRouter.start`/`stop` when respx is installed."""
-    activations = Activations(reporter, NAME)
-
-    def install(router: ModuleType) -> Sequence[Undo]:
-        return hook_start_stop(router.MockRouter, activations, _describe, once=True)
-
-    found = install_when_imported(config, _installed, NAME, "respx.router", install)
-    return NAME if found else None
+    return install_start_stop_detector(
+        config,
+        reporter,
+        _installed,
+        (NAME, NAME, "respx.router"),
+        lambda router: router.MockRouter,
+        _describe,
+        once=True,
+    )
 
 
 @pytest.hookimpl

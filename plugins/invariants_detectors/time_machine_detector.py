@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
 
-from ._hooking import Activations, Installed, Undo, hook_start_stop, install_when_imported
+from ._hooking import Installed, install_start_stop_detector
 
 NAME = "time-machine"
 _installed = Installed()
@@ -38,13 +37,14 @@ def pytest_invariants_install_detector(
     config: pytest.Config, reporter: DoubleReporter
 ) -> str | None:
     """Wrap `travel.start`/`stop` when time-machine is installed."""
-    activations = Activations(reporter, NAME)
-
-    def install(time_machine: ModuleType) -> Sequence[Undo]:
-        return hook_start_stop(time_machine.travel, activations, _describe)
-
-    found = install_when_imported(config, _installed, "time_machine", "time_machine", install)
-    return NAME if found else None
+    return install_start_stop_detector(
+        config,
+        reporter,
+        _installed,
+        (NAME, "time_machine", "time_machine"),
+        lambda module: module.travel,
+        _describe,
+    )
 
 
 @pytest.hookimpl
