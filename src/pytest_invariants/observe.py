@@ -105,6 +105,7 @@ class EvidenceGatherer:
         self._doubles = DoubleObserver(rootdir, list(self._files))
         self._recorder: LineRecorder | None = None
         self._started = 0.0
+        self._problems_seen = 0
         self.reporter = DetectorReporter(self._doubles, rootdir)
 
     @property
@@ -144,12 +145,20 @@ class EvidenceGatherer:
                 out.setdefault(rel, set()).update(lines)
         return {path: frozenset(lines) for path, lines in out.items()}
 
+    def _new_recorder_problems(self) -> tuple[str, ...]:
+        """Return the recorder's problems not reported yet (its list only grows)."""
+        if self._recorder is None:
+            return ()
+        problems = self._recorder.problems()
+        new, self._problems_seen = problems[self._problems_seen :], len(problems)
+        return tuple(new)
+
     def end_test(
         self, nodeid: str, claims: Sequence[str], glob_claims: Sequence[str]
     ) -> dict[str, Any]:
         """Stop observing the current test and return its evidence as a JSON-ready dict."""
         executed = self._recorder.end_test() if self._recorder is not None else {}
-        warnings = tuple(self._recorder.problems()) if self._recorder is not None else ()
+        warnings = self._new_recorder_problems()
         doubles, calls = self._doubles.end_test()
         warnings += self._doubles.take_warnings()
         evidence = TestEvidence(
