@@ -24,7 +24,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from pytest_invariants.output import render_format
+    from pytest_invariants.reports.files import render_format
     from pytest_invariants.results import ResultsError, from_dict
     from pytest_invariants.status import classify
 

@@ -180,7 +180,7 @@ def _stages(root: Path, iset: Any, evidence: list[Any]) -> dict[str, Callable[[]
     from pytest_invariants.gate import evaluate, parse_policy
     from pytest_invariants.graph import build_graph
     from pytest_invariants.model import RunInfo, RunResults
-    from pytest_invariants.output import render_format
+    from pytest_invariants.reports.files import render_format
     from pytest_invariants.reports.terminal import make_console
     from pytest_invariants.reports.terminal import render as render_terminal
     from pytest_invariants.results import read_results, write_results

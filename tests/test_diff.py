@@ -12,14 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_invariants import cli_review
-from pytest_invariants.diff import (
-    Effect,
-    compare_gate,
-    compare_invariants,
-    render_github,
-)
-from pytest_invariants.gitfiles import parse_unified_diff
+from pytest_invariants.cli import review as cli_review
 from pytest_invariants.model import (
     GatePolicy,
     Invariant,
@@ -34,6 +27,13 @@ from pytest_invariants.model import (
     Status,
 )
 from pytest_invariants.results import write_results
+from pytest_invariants.review.diff import (
+    Effect,
+    compare_gate,
+    compare_invariants,
+    render_github,
+)
+from pytest_invariants.review.gitfiles import parse_unified_diff
 
 BILLING = '''\
 """Billing."""
@@ -813,7 +813,7 @@ def test_github_annotations_worst_first(
 
 
 def test_github_escaping() -> None:
-    from pytest_invariants.diff import Change, DiffReport, FieldChange
+    from pytest_invariants.review.diff import Change, DiffReport, FieldChange
 
     change = Change(
         "changed",

@@ -21,8 +21,8 @@ from typing import Any
 import _pytest.monkeypatch
 import pytest
 
-from pytest_invariants.doubles import DoubleObserver, is_plain_data
 from pytest_invariants.model import DoubleKind, DoubleRecord
+from pytest_invariants.observe.doubles import DoubleObserver, is_plain_data
 
 DRIVER = """
 import json
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_invariants.doubles import DoubleObserver
+from pytest_invariants.observe.doubles import DoubleObserver
 
 SCOPE = ["shop/billing.py"]
 

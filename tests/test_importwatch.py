@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_invariants.importwatch import is_installed, when_imported
+from pytest_invariants.observe.importwatch import is_installed, when_imported
 
 from .test_detectors import (
     BILLING,

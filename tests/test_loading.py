@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pytest_invariants.loading import LoadError, discover, format_problems, load_invariants
+from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 from pytest_invariants.model import InvariantSet, Problem, ScopeKind, Severity
 
 HEAD = """\

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_invariants.loading import INVARIANT_KEYS, load_invariants
+from pytest_invariants.load.loading import INVARIANT_KEYS, load_invariants
 from pytest_invariants.model import InvariantSet, Problem
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

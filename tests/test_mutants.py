@@ -7,7 +7,13 @@ import types
 
 import pytest
 
-from pytest_invariants.mutants import Mutant, function_code, generate, mutated_tree, waived_lines
+from pytest_invariants.prove.mutants import (
+    Mutant,
+    function_code,
+    generate,
+    mutated_tree,
+    waived_lines,
+)
 
 SOURCE = textwrap.dedent('''\
     """A module."""

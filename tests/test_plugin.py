@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_invariants.cli import main as cli_main
+from pytest_invariants.cli.main import main as cli_main
 
 pytest_plugins = ["pytester"]
 

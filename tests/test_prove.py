@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pytest_invariants.cli import main as cli_main
-from pytest_invariants.prove import proof_of
+from pytest_invariants.cli.main import main as cli_main
+from pytest_invariants.prove.engine import proof_of
 
 pytest_plugins = ["pytester"]
 
@@ -285,7 +285,7 @@ def test_an_interrupted_proof_leaves_every_file_identical(
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
     before = _tree_hash(project.path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_invariants.cli", "prove", "AGE"],
+        [sys.executable, "-m", "pytest_invariants.cli.main", "prove", "AGE"],
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )

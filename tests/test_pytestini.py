@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_invariants.pytestini import ini_setting, pytest_settings
+from pytest_invariants.load.pytestini import ini_setting, pytest_settings
 
 
 @pytest.mark.parametrize(

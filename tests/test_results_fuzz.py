@@ -32,7 +32,7 @@ from pytest_invariants.model import (
     Severity,
     TestEvidence,
 )
-from pytest_invariants.output import render_format
+from pytest_invariants.reports.files import render_format
 from pytest_invariants.results import ResultsError, dumps, from_dict, read_results, to_dict
 from pytest_invariants.status import classify
 

@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
-from pytest_invariants.fingerprint import (
+from pytest_invariants.load.loading import load_invariants
+from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind, Severity
+from pytest_invariants.review.edit import INSTALL_HINT, ReviewError, set_reviewed
+from pytest_invariants.review.fingerprint import (
     PREFIX,
     canonical,
     find_definition,
@@ -19,10 +23,6 @@ from pytest_invariants.fingerprint import (
     scope_code,
     suspect_ids,
 )
-from pytest_invariants.loading import load_invariants
-from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind, Severity
-from pytest_invariants.review import INSTALL_HINT, ReviewError, set_reviewed
-from pytest_invariants.scopes import default_search_path
 
 from .test_diff import BILLING, Project, run
 

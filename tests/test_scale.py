@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_invariants.cli import main as cli_main
+from pytest_invariants.cli.main import main as cli_main
 from pytest_invariants.graph import _ReplacedIndex
 from pytest_invariants.linking import mocked_out, scope_lines_run
 from pytest_invariants.model import (

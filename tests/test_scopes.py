@@ -11,14 +11,14 @@ import pytest
 from coverage.config import DEFAULT_EXCLUDE
 from coverage.parser import PythonParser
 
-from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
-from pytest_invariants.scopes import (
+from pytest_invariants.load.scopes import (
     ScopeResolver,
     default_search_path,
     find_module_source,
     module_name_for_file,
     resolve_scope,
 )
+from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
 
 AT = Location("invariants.yaml", 7, 9)
 

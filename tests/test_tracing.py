@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_invariants.tracing import PROBES, SYSMON, statement_starts
+from pytest_invariants.observe.recorder import PROBES, SYSMON, statement_starts
 
 MECHANISMS = [
     pytest.param(PROBES, id="probes"),
@@ -34,7 +34,7 @@ MECHANISMS = [
 DRIVER = """
 import json, os
 import pytest
-from pytest_invariants.tracing import make_recorder
+from pytest_invariants.observe.recorder import make_recorder
 
 _state = {}
 
@@ -378,7 +378,7 @@ def test_pytest_cov_totals_unchanged_without_contexts(
 SCRIPT_HEAD = """
 import json, sys
 sys.path.insert(0, ".")
-from pytest_invariants.tracing import make_recorder
+from pytest_invariants.observe.recorder import make_recorder
 from pkg import shop
 recorder = make_recorder([shop.__file__], prefer=sys.argv[1])
 """

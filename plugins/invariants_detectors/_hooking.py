@@ -19,7 +19,7 @@ from typing import Any, Final
 import pytest
 
 from pytest_invariants.hookspecs import DoubleReporter
-from pytest_invariants.importwatch import is_installed, when_imported
+from pytest_invariants.observe.importwatch import is_installed, when_imported
 
 __all__ = [
     "Activations",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .model import SEVERITIES, GatePolicy, InvariantResult, Status
+from pytest_invariants.model import SEVERITIES, GatePolicy, InvariantResult, Status
 
 __all__ = [
     "EXIT_GATE_FAILED",

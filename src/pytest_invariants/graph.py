@@ -13,8 +13,10 @@ from typing import Any
 
 import networkx as nx
 
-from .linking import mocked_out  # the one definition of "this double replaces scope code"
-from .model import DoubleKind, DoubleRecord, Invariant, RunResults
+from pytest_invariants.linking import (
+    mocked_out,  # the one definition of "this double replaces scope code"
+)
+from pytest_invariants.model import DoubleKind, DoubleRecord, Invariant, RunResults
 
 __all__ = ["FORMATS", "build_graph", "export"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .model import (
+from pytest_invariants.model import (
     DoubleKind,
     DoubleRecord,
     Invariant,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .model import (
+from pytest_invariants.model import (
     DoubleKind,
     DoubleRecord,
     GatePolicy,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from .linking import link_for
-from .model import (
+from pytest_invariants.linking import link_for
+from pytest_invariants.model import (
     Invariant,
     InvariantResult,
     InvariantSet,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from ..gate import Violation
-from ..model import (
+from pytest_invariants.gate import Violation
+from pytest_invariants.model import (
     SEVERITIES,
     InvariantResult,
     Link,

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup
 
-from ..gate import Violation
-from ..model import (
+from pytest_invariants.gate import Violation
+from pytest_invariants.model import (
     SEVERITIES,
     InvariantResult,
     LinkKind,
@@ -33,8 +33,7 @@ from ..model import (
     ScopeEntry,
     TestEvidence,
 )
-from ..results import write_atomically
-from . import (
+from pytest_invariants.reports import (
     STATUS_MEANING,
     STATUSES,
     by_severity,
@@ -44,7 +43,8 @@ from . import (
     reason,
     violations_by_id,
 )
-from .svg import STATUS_COLOR, draw_graph, neighbourhood, status_chart
+from pytest_invariants.reports.svg import STATUS_COLOR, draw_graph, neighbourhood, status_chart
+from pytest_invariants.results import write_atomically
 
 __all__ = [
     "CodeLine",

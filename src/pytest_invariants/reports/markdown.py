@@ -12,9 +12,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..gate import Violation
-from ..model import SEVERITIES, InvariantResult, RunResults
-from . import (
+from pytest_invariants.gate import Violation
+from pytest_invariants.model import SEVERITIES, InvariantResult, RunResults
+from pytest_invariants.reports import (
     STATUS_MEANING,
     STATUSES,
     by_severity,

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from .. import __version__
-from ..gate import Violation
-from ..model import InvariantResult, RunResults
-from . import (
+from pytest_invariants import __version__
+from pytest_invariants.gate import Violation
+from pytest_invariants.model import InvariantResult, RunResults
+from pytest_invariants.reports import (
     STATUS_MEANING,
     flag_words,
     is_good,

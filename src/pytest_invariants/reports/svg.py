@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from ..model import DoubleKind, InvariantResult, LinkKind, TestEvidence
+from pytest_invariants.model import DoubleKind, InvariantResult, LinkKind, TestEvidence
 
 __all__ = ["STATUS_COLOR", "Edge", "Node", "draw_graph", "neighbourhood", "status_chart"]
 

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..gate import Violation
-from ..model import SEVERITIES, InvariantResult, Link, RunResults
-from . import (
+from pytest_invariants.gate import Violation
+from pytest_invariants.model import SEVERITIES, InvariantResult, Link, RunResults
+from pytest_invariants.reports import (
     STATUS_MEANING,
     STATUSES,
     by_severity,

@@ -18,11 +18,24 @@ from typing import Any
 
 import pytest
 
-from . import __version__
-from .gate import EXIT_GATE_FAILED, Violation, evaluate, merge_policies, parse_policy
-from .model import InvariantSet, Location, Outcome, RunInfo, RunResults, TestEvidence
-from .results import DEFAULT_PATH, evidence_from_dict, write_results
-from .status import classify
+from pytest_invariants import __version__
+from pytest_invariants.gate import (
+    EXIT_GATE_FAILED,
+    Violation,
+    evaluate,
+    merge_policies,
+    parse_policy,
+)
+from pytest_invariants.model import (
+    InvariantSet,
+    Location,
+    Outcome,
+    RunInfo,
+    RunResults,
+    TestEvidence,
+)
+from pytest_invariants.results import DEFAULT_PATH, evidence_from_dict, write_results
+from pytest_invariants.status import classify
 
 __all__ = ["EXIT_RESULTS_UNWRITABLE", "RunCollector", "XdistReceiver"]
 
@@ -94,7 +107,7 @@ class RunCollector:
             self._previous_sigterm = None
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        from .plugin import item_claims
+        from pytest_invariants.pytest_plugin.hooks import item_claims
 
         for item in items:
             claims = item_claims(item)
@@ -147,7 +160,7 @@ class RunCollector:
 
     def _suspects(self) -> set[str]:
         try:
-            from .fingerprint import suspect_ids
+            from pytest_invariants.review.fingerprint import suspect_ids
         except ImportError:  # pragma: no cover - during development only
             return set()
         return set(suspect_ids(self._set, self._config.rootpath))
@@ -218,7 +231,7 @@ class RunCollector:
         self._write_reports(results)
 
     def _write_reports(self, results: RunResults) -> None:
-        from .output import write_reports
+        from pytest_invariants.reports.files import write_reports
 
         paths = {fmt: self._out_path(f"invariants_{fmt}") for fmt in ("html", "md", "sarif")}
         try:
@@ -238,7 +251,7 @@ class RunCollector:
             return
         self.results = self.build(complete=True)
         if self._config.getoption("invariants_prove"):
-            from .prove import prove_in_session
+            from pytest_invariants.prove.engine import prove_in_session
 
             self.results = prove_in_session(self._config, self.results)
         self.violations = self._policy_violations(self.results)
@@ -249,11 +262,11 @@ class RunCollector:
             session.exitstatus = EXIT_GATE_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from .output import print_run_summary
+        from pytest_invariants.reports.files import print_run_summary
 
         print_run_summary(self, terminalreporter)
         if self.results is not None and self._config.getoption("invariants_prove"):
-            from .prove import print_survivors
+            from pytest_invariants.prove.engine import print_survivors
 
             print_survivors(self.results, terminalreporter._tw._file)
 

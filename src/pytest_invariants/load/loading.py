@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .model import (
+from pytest_invariants.load.scopes import ScopeResolver
+from pytest_invariants.load.yamlsafe import Node, Pair, parse_yaml, read_limited
+from pytest_invariants.model import (
     SEVERITIES,
     GatePolicy,
     Invariant,
@@ -31,8 +33,6 @@ from .model import (
     Severity,
     Status,
 )
-from .scopes import ScopeResolver
-from .yamlsafe import Node, Pair, parse_yaml, read_limited
 
 __all__ = ["LoadError", "discover", "format_problems", "load_invariants"]
 

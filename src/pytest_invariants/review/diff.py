@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from . import yamlsafe
-from .fingerprint import SourceReader, disk_reader, fingerprint, scope_code
-from .gitfiles import WORKTREE, FileDiff, Repo
-from .loading import LoadError, discover, load_invariants
-from .model import (
+from pytest_invariants.load import yamlsafe
+from pytest_invariants.load.loading import LoadError, discover, load_invariants
+from pytest_invariants.load.pytestini import ini_setting
+from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.model import (
     GatePolicy,
     Invariant,
     InvariantResult,
@@ -34,8 +34,8 @@ from .model import (
     Status,
     under,
 )
-from .pytestini import ini_setting
-from .scopes import default_search_path
+from pytest_invariants.review.fingerprint import SourceReader, disk_reader, fingerprint, scope_code
+from pytest_invariants.review.gitfiles import WORKTREE, FileDiff, Repo
 
 __all__ = [
     "FAIL_ON",

@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .gate import EXIT_GATE_FAILED, Violation
-from .model import RunResults
-from .results import write_atomically
+from pytest_invariants.gate import EXIT_GATE_FAILED, Violation
+from pytest_invariants.model import RunResults
+from pytest_invariants.results import write_atomically
 
 if TYPE_CHECKING:
-    from .session import RunCollector
+    from pytest_invariants.pytest_plugin.collector import RunCollector
 
 __all__ = ["print_run_summary", "render_format", "write_reports"]
 
@@ -22,15 +22,15 @@ def render_format(fmt: str, results: RunResults, violations: Sequence[Violation]
     """Return the text of one report format: 'html', 'md' or 'sarif'."""
     listed = list(violations) if violations is not None else None
     if fmt == "html":
-        from .reports import html
+        from pytest_invariants.reports import html
 
         return html.render(results, listed)
     if fmt == "md":
-        from .reports import markdown
+        from pytest_invariants.reports import markdown
 
         return markdown.render(results, listed)
     if fmt == "sarif":
-        from .reports import sarif
+        from pytest_invariants.reports import sarif
 
         return json.dumps(sarif.render(results, listed), indent=1) + "\n"
     raise ValueError(f"unknown report format {fmt!r}")
@@ -50,7 +50,7 @@ def write_reports(
         write_atomically(path, text)
         written.append(path)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
-            from .reports.markdown import append_step_summary
+            from pytest_invariants.reports.markdown import append_step_summary
 
             append_step_summary(text)
     return written
@@ -62,7 +62,7 @@ def _verbosity(terminalreporter: Any) -> int:
 
 def print_run_summary(collector: RunCollector, terminalreporter: Any) -> None:
     """Print the verdicts, the gate and where the files went, after pytest's own summary."""
-    from .reports.terminal import make_console, render
+    from pytest_invariants.reports.terminal import make_console, render
 
     tw = terminalreporter._tw
     console = make_console(tw._file, force_terminal=tw.hasmarkup or None, width=tw.fullwidth)

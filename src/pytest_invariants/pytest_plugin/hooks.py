@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from .claims import MARKER, MARKER_HELP, ItemClaims, claims_of
-from .gate import PolicyError, parse_policy
-from .model import InvariantSet, Problem
-from .session import RunCollector, XdistReceiver
+from pytest_invariants.gate import PolicyError, parse_policy
+from pytest_invariants.model import InvariantSet, Problem
+from pytest_invariants.pytest_plugin.claims import MARKER, MARKER_HELP, ItemClaims, claims_of
+from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
 
 __all__: list[str] = []
 
@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hookspecs
+    from pytest_invariants import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -119,7 +119,7 @@ def _search_path(config: pytest.Config) -> list[str]:
 
 def _load(config: pytest.Config) -> InvariantSet:
     """Load and validate the invariants, or stop the run with every problem located."""
-    from .loading import LoadError, discover, format_problems, load_invariants
+    from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 
     rootdir = config.rootpath
     explicit = config.getoption("invariants") or None
@@ -158,7 +158,7 @@ class TestObserver:
     __test__ = False
 
     def __init__(self, config: pytest.Config, invariant_set: InvariantSet) -> None:
-        from .observe import EvidenceGatherer
+        from pytest_invariants.observe.gatherer import EvidenceGatherer
 
         self._config = config
         self._set = invariant_set
@@ -189,7 +189,7 @@ class TestObserver:
             for iid in claims.ids:
                 item.user_properties.append(("invariant", iid))
         if unknown:
-            from .loading import format_problems
+            from pytest_invariants.load.loading import format_problems
 
             raise pytest.UsageError(format_problems(unknown))
 

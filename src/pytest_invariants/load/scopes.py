@@ -28,8 +28,8 @@ from importlib.util import decode_source
 from pathlib import Path
 from typing import Final, TypeAlias
 
-from .model import Location, Problem, ScopeEntry, ScopeKind
-from .pytestini import pytest_settings
+from pytest_invariants.load.pytestini import pytest_settings
+from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
 
 __all__ = [
     "ScopeResolver",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from .results import write_atomically
+from pytest_invariants.results import write_atomically
 
 __all__ = ["INSTALL_HINT", "ReviewError", "set_reviewed", "write_reviewed"]
 

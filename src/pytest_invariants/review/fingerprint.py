@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .model import Invariant, InvariantSet, ScopeEntry, ScopeKind
+from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind
 
 __all__ = [
     "PREFIX",

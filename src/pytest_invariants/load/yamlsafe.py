@@ -26,7 +26,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from .model import Location, Problem
+from pytest_invariants.model import Location, Problem
 
 __all__ = [
     "MAX_BYTES",

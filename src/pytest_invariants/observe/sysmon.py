@@ -15,7 +15,7 @@ import types
 from collections.abc import Iterable
 from typing import Any, Final
 
-from pytest_invariants.tracing import SYSMON, ScopeRecorder, code_tree
+from pytest_invariants.observe.recorder import SYSMON, ScopeRecorder, code_tree
 
 __all__ = ["TOOL_IDS", "TOOL_NAME", "SysMonRecorder", "free_tool_id"]
 

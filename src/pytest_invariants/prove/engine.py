@@ -28,11 +28,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .model import InvariantResult, LinkKind, Outcome, RunResults, ScopeEntry, ScopeKind, Status
-from .mutants import MUTATOR_VERSION, Mutant, generate
-from .results import write_atomically
-from .status import classify
+from pytest_invariants import __version__
+from pytest_invariants.model import (
+    InvariantResult,
+    LinkKind,
+    Outcome,
+    RunResults,
+    ScopeEntry,
+    ScopeKind,
+    Status,
+)
+from pytest_invariants.prove.mutants import MUTATOR_VERSION, Mutant, generate
+from pytest_invariants.results import write_atomically
+from pytest_invariants.status import classify
 
 __all__ = [
     "CACHE_PATH",
@@ -403,7 +411,7 @@ class _Worker:
             spec_path.write_text(json.dumps(spec), encoding="utf-8")
             with open(Path(folder, "worker.log"), "wb") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "pytest_invariants._mutant_runner", str(spec_path)],
+                    [sys.executable, "-m", "pytest_invariants.prove.worker", str(spec_path)],
                     cwd=self._rootdir,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -672,7 +680,7 @@ def print_survivors(results: RunResults, file: Any = None) -> None:
     """Print the proofs' verdicts and surviving mutants with rich (NO_COLOR respected)."""
     from rich.text import Text
 
-    from .reports.terminal import make_console
+    from pytest_invariants.reports.terminal import make_console
 
     console = make_console(file)
     for text, style in survivor_lines(results):
@@ -720,8 +728,8 @@ def prove_in_session(config: Any, results: RunResults) -> RunResults:
 
 def prove_main(args: Any) -> int:
     """Prove invariants of saved results and write the updated results back."""
-    from .cli import CliError
-    from .results import ResultsError, read_results, write_results
+    from pytest_invariants.cli.main import CliError
+    from pytest_invariants.results import ResultsError, read_results, write_results
 
     path = Path(args.results)
     try:

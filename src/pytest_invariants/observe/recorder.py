@@ -34,7 +34,7 @@ from functools import cached_property, partial, partialmethod
 from pathlib import Path
 from typing import Final, Protocol
 
-from .importwatch import PostImportHook
+from pytest_invariants.observe.importwatch import PostImportHook
 
 __all__ = [
     "PROBES",
@@ -83,7 +83,7 @@ def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> Lin
     if choice == SYSMON:
         if sys.version_info < (3, 12):
             raise ValueError("sys.monitoring needs Python 3.12 or later")
-        from pytest_invariants._sysmon import SysMonRecorder, free_tool_id
+        from pytest_invariants.observe.sysmon import SysMonRecorder, free_tool_id
 
         if free_tool_id() is not None:
             return SysMonRecorder(paths)
@@ -98,7 +98,7 @@ def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> Lin
 
 
 def _probe_recorder(paths: Sequence[str]) -> ScopeRecorder:
-    from pytest_invariants._probes import ProbeRecorder
+    from pytest_invariants.observe.probes import ProbeRecorder
 
     return ProbeRecorder(paths)
 

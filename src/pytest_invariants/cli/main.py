@@ -14,12 +14,18 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-from . import __version__
-from .gate import EXIT_GATE_FAILED, PolicyError, evaluate, merge_policies, parse_policy
-from .graph import FORMATS, build_graph, export
-from .model import Outcome, RunResults, TestEvidence
-from .results import ResultsError, read_results, write_atomically, write_results
-from .status import classify
+from pytest_invariants import __version__
+from pytest_invariants.gate import (
+    EXIT_GATE_FAILED,
+    PolicyError,
+    evaluate,
+    merge_policies,
+    parse_policy,
+)
+from pytest_invariants.graph import FORMATS, build_graph, export
+from pytest_invariants.model import Outcome, RunResults, TestEvidence
+from pytest_invariants.results import ResultsError, read_results, write_atomically, write_results
+from pytest_invariants.status import classify
 
 __all__ = ["main"]
 
@@ -52,9 +58,9 @@ def _read(path: str) -> RunResults:
 
 def check_main(args: argparse.Namespace) -> int:
     """Validate the invariants files; print every problem with its location."""
-    from .loading import LoadError, discover, format_problems, load_invariants
-    from .pytestini import ini_setting
-    from .scopes import default_search_path
+    from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
+    from pytest_invariants.load.pytestini import ini_setting
+    from pytest_invariants.load.scopes import default_search_path
 
     rootdir = Path(args.rootdir).resolve()
     try:
@@ -80,7 +86,7 @@ def check_main(args: argparse.Namespace) -> int:
 
 def _suspects(invariant_set: object, rootdir: Path) -> set[str]:
     try:
-        from .fingerprint import suspect_ids
+        from pytest_invariants.review.fingerprint import suspect_ids
     except ImportError:  # pragma: no cover - optional during development
         return set()
     return set(suspect_ids(invariant_set, rootdir))  # type: ignore[arg-type]
@@ -126,7 +132,7 @@ def gate_main(args: argparse.Namespace) -> int:
 
 def report_main(args: argparse.Namespace) -> int:
     """Render reports from saved results."""
-    from .output import write_reports
+    from pytest_invariants.reports.files import write_reports
 
     results = _read(args.results)
     if not (args.html or args.md or args.sarif):
@@ -240,11 +246,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .prove import add_prove_parser
+    from pytest_invariants.prove.engine import add_prove_parser
 
     add_prove_parser(sub)
     try:
-        from . import cli_review
+        from pytest_invariants.cli import review as cli_review
     except ImportError:  # pragma: no cover - during development only
         return
     cli_review.add_diff_parser(sub)

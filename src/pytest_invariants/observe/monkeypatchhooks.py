@@ -18,7 +18,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from pytest_invariants._mockhooks import MISSING, Replacement, Sink
+from pytest_invariants.observe.mockhooks import MISSING, Replacement, Sink
 
 __all__ = ["MonkeyPatchHooks"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pytest_invariants.tracing import PROBES, ScopeRecorder, code_tree
+from pytest_invariants.observe.recorder import PROBES, ScopeRecorder, code_tree
 
 __all__ = ["PROBE_NAME", "ProbeRecorder", "add_probes"]
 

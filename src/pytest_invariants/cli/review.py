@@ -21,13 +21,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from .diff import FAIL_ON, HeadInvalid, failures, render_github, render_json, render_markdown
-from .diff import run_diff as _run_diff
-from .fingerprint import disk_reader, fingerprint
-from .gitfiles import GitError
-from .model import Invariant, InvariantSet, RunResults
-from .results import ResultsError, read_results
-from .review import ReviewError, write_reviewed
+from pytest_invariants.model import Invariant, InvariantSet, RunResults
+from pytest_invariants.results import ResultsError, read_results
+from pytest_invariants.review.diff import (
+    FAIL_ON,
+    HeadInvalid,
+    failures,
+    render_github,
+    render_json,
+    render_markdown,
+)
+from pytest_invariants.review.diff import run_diff as _run_diff
+from pytest_invariants.review.edit import ReviewError, write_reviewed
+from pytest_invariants.review.fingerprint import disk_reader, fingerprint
+from pytest_invariants.review.gitfiles import GitError
 
 __all__ = [
     "EXIT_FAIL_ON",
@@ -115,7 +122,7 @@ def diff_main(args: argparse.Namespace) -> int:
 
 
 def _head_invalid(exc: HeadInvalid) -> int:
-    from .loading import format_problems
+    from pytest_invariants.load.loading import format_problems
 
     print(format_problems(list(exc.problems)), file=sys.stderr)
     return _error(
@@ -164,9 +171,9 @@ def add_diff_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _load(rootdir: Path, explicit: str | None) -> InvariantSet:
-    from .loading import LoadError, discover, format_problems, load_invariants
-    from .pytestini import ini_setting
-    from .scopes import default_search_path
+    from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
+    from pytest_invariants.load.pytestini import ini_setting
+    from pytest_invariants.load.scopes import default_search_path
 
     try:
         paths = discover(rootdir, explicit, ini_setting(rootdir, "invariants_file"))

@@ -1,6 +1,6 @@
 """The worker: run one invariant's mutants in one pytest process (SPEC section 8).
 
-`python -m pytest_invariants._mutant_runner SPEC.json` starts pytest on the
+`python -m pytest_invariants.prove.worker SPEC.json` starts pytest on the
 linked tests only, collects them once, runs them against the real code (the
 baseline), then for each mutant: compile the mutated function with its real
 file name and line numbers, swap its `__code__`, run the tests until the first
@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from .mutants import Mutant, function_code, mutated_tree
+from pytest_invariants.prove.mutants import Mutant, function_code, mutated_tree
 
 __all__ = ["main"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .model import Invariant, Location, Problem
+from pytest_invariants.model import Invariant, Location, Problem
 
 __all__ = ["ItemClaims", "claims_of", "marker_ids"]
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .doubles import DoubleObserver
-from .model import DoubleKind, DoubleRecord, InvariantSet, Outcome, TestEvidence
-from .results import evidence_to_dict
-from .tracing import LineRecorder, make_recorder
+from pytest_invariants.model import DoubleKind, DoubleRecord, InvariantSet, Outcome, TestEvidence
+from pytest_invariants.observe.doubles import DoubleObserver
+from pytest_invariants.observe.recorder import LineRecorder, make_recorder
+from pytest_invariants.results import evidence_to_dict
 
 __all__ = ["DetectorReporter", "EvidenceGatherer", "scope_files"]
 

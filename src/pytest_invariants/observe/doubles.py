@@ -31,10 +31,10 @@ from pathlib import Path
 
 import _pytest.monkeypatch
 
-from pytest_invariants import _mockhooks
-from pytest_invariants._mockhooks import MISSING, MockHooks, Replacement, mock_hooks_for
-from pytest_invariants._monkeypatchhooks import MonkeyPatchHooks
 from pytest_invariants.model import DoubleKind, DoubleRecord, MockCall, ObjectRef
+from pytest_invariants.observe import mockhooks as _mockhooks
+from pytest_invariants.observe.mockhooks import MISSING, MockHooks, Replacement, mock_hooks_for
+from pytest_invariants.observe.monkeypatchhooks import MonkeyPatchHooks
 
 __all__ = ["DoubleObserver", "is_plain_data"]
 
