@@ -55,7 +55,7 @@ def pytest_collection_finish(session):
     scope = os.environ.get("INV_BENCH_SCOPE")
     if not scope:
         return
-    from pytest_invariants.observe.recorder import make_recorder
+    from pytest_invariants.observe.choose import make_recorder
 
     recorder = make_recorder(scope.split(os.pathsep), os.environ.get("INV_BENCH_PREFER") or None)
     recorder.start()

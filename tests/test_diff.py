@@ -26,13 +26,9 @@ from pytest_invariants.model import (
     Severity,
     Status,
 )
+from pytest_invariants.reports.diff import render_github
 from pytest_invariants.results import write_results
-from pytest_invariants.review.diff import (
-    Effect,
-    compare_gate,
-    compare_invariants,
-    render_github,
-)
+from pytest_invariants.review.compare import Effect, compare_gate, compare_invariants
 from pytest_invariants.review.gitfiles import parse_unified_diff
 
 BILLING = '''\
@@ -813,7 +809,7 @@ def test_github_annotations_worst_first(
 
 
 def test_github_escaping() -> None:
-    from pytest_invariants.review.diff import Change, DiffReport, FieldChange
+    from pytest_invariants.review.compare import Change, DiffReport, FieldChange
 
     change = Change(
         "changed",

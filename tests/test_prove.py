@@ -285,7 +285,7 @@ def test_an_interrupted_proof_leaves_every_file_identical(
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
     before = _tree_hash(project.path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_invariants.cli.main", "prove", "AGE"],
+        [sys.executable, "-m", "pytest_invariants", "prove", "AGE"],
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from pytest_invariants.gate import EXIT_GATE_FAILED, PolicyError, evaluate, parse_policy
+from pytest_invariants.exitcodes import ExitCode
+from pytest_invariants.gate import PolicyError, evaluate, parse_policy
 from pytest_invariants.graph import build_graph, export
 from pytest_invariants.model import GatePolicy, InvariantSet, RunInfo, RunResults, Status
 from pytest_invariants.results import (
@@ -123,7 +124,7 @@ def test_the_gate_names_each_violation_and_never_gates_deprecated_invariants() -
         ("PAY-002", "mock-only"),
     ]
     assert "PAY-002 (high, owner payments) is mock-only" in violations[1].render()
-    assert EXIT_GATE_FAILED not in range(0, 7)  # pytest's own codes stay distinguishable
+    assert ExitCode.GATE_FAILED not in range(0, 7)  # pytest's own codes stay distinguishable
 
 
 @pytest.mark.invariant("GATE-001")

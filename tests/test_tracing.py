@@ -34,7 +34,7 @@ MECHANISMS = [
 DRIVER = """
 import json, os
 import pytest
-from pytest_invariants.observe.recorder import make_recorder
+from pytest_invariants.observe.choose import make_recorder
 
 _state = {}
 
@@ -378,7 +378,7 @@ def test_pytest_cov_totals_unchanged_without_contexts(
 SCRIPT_HEAD = """
 import json, sys
 sys.path.insert(0, ".")
-from pytest_invariants.observe.recorder import make_recorder
+from pytest_invariants.observe.choose import make_recorder
 from pkg import shop
 recorder = make_recorder([shop.__file__], prefer=sys.argv[1])
 """

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pytest_invariants.model import SEVERITIES, GatePolicy, InvariantResult, Status
 
 __all__ = [
-    "EXIT_GATE_FAILED",
     "GATE_STATUSES",
     "PolicyError",
     "Violation",
@@ -19,7 +18,6 @@ __all__ = [
 
 # pytest uses exit codes 0-6 (6: --max-warnings); a failed gate is 7, so CI can
 # tell "the tests failed" (1) from "the tests passed but the gate did not" (7).
-EXIT_GATE_FAILED = 7
 
 # Beyond the statuses, a policy may name two flags an invariant can carry.
 FLAGS = ("partial", "suspect")

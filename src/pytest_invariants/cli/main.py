@@ -15,27 +15,27 @@ from importlib import resources
 from pathlib import Path
 
 from pytest_invariants import __version__
+from pytest_invariants.cli.errors import CliError
+from pytest_invariants.cli.prove import add_prove_parser
+from pytest_invariants.cli.review import add_diff_parser, add_review_parser
+from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.gate import (
-    EXIT_GATE_FAILED,
     PolicyError,
     evaluate,
     merge_policies,
     parse_policy,
 )
 from pytest_invariants.graph import FORMATS, build_graph, export
-from pytest_invariants.model import Outcome, RunResults, TestEvidence
+from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
+from pytest_invariants.load.pytestini import ini_setting
+from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.model import InvariantSet, Outcome, RunResults, TestEvidence
+from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import ResultsError, read_results, write_atomically, write_results
+from pytest_invariants.review.fingerprint import suspect_ids
 from pytest_invariants.status import classify
 
 __all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
-
-
-class CliError(Exception):
-    """A message for the user; main() prints it and returns EXIT_USAGE."""
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -58,9 +58,6 @@ def _read(path: str) -> RunResults:
 
 def check_main(args: argparse.Namespace) -> int:
     """Validate the invariants files; print every problem with its location."""
-    from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
-    from pytest_invariants.load.pytestini import ini_setting
-    from pytest_invariants.load.scopes import default_search_path
 
     rootdir = Path(args.rootdir).resolve()
     try:
@@ -69,27 +66,23 @@ def check_main(args: argparse.Namespace) -> int:
         )
     except LoadError as exc:
         print(format_problems(exc.problems), file=sys.stderr)
-        return EXIT_PROBLEMS
+        return ExitCode.PROBLEMS
     if not paths:
         raise CliError(f"no invariants file found under {rootdir} (invariants/ or invariants.yaml)")
     invariant_set, problems = load_invariants(paths, rootdir, default_search_path(rootdir))
     if invariant_set is None or problems:
         print(format_problems(problems), file=sys.stderr)
-        return EXIT_PROBLEMS
+        return ExitCode.PROBLEMS
     suspects = _suspects(invariant_set, rootdir)
     for iid in sorted(suspects):
         print(f"{iid}: suspect -- its meaning or scope code changed since `invariants review`")
     count = len(invariant_set.invariants)
     print(f"invariants: {count} invariant(s) in {len(paths)} file(s) are valid")
-    return EXIT_PROBLEMS if suspects and args.fail_on_suspect else EXIT_OK
+    return ExitCode.PROBLEMS if suspects and args.fail_on_suspect else ExitCode.OK
 
 
-def _suspects(invariant_set: object, rootdir: Path) -> set[str]:
-    try:
-        from pytest_invariants.review.fingerprint import suspect_ids
-    except ImportError:  # pragma: no cover - optional during development
-        return set()
-    return set(suspect_ids(invariant_set, rootdir))  # type: ignore[arg-type]
+def _suspects(invariant_set: InvariantSet, rootdir: Path) -> set[str]:
+    return set(suspect_ids(invariant_set, rootdir))
 
 
 def schema_main(args: argparse.Namespace) -> int:
@@ -99,7 +92,7 @@ def schema_main(args: argparse.Namespace) -> int:
         resources.files("pytest_invariants").joinpath("schemas").joinpath(name).read_text("utf-8")
     )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # -- gate / report / graph ----------------------------------------------------------
@@ -115,7 +108,7 @@ def gate_main(args: argparse.Namespace) -> int:
     policy = merge_policies(results.invariant_set.gate, override)
     if policy.is_empty():
         print("invariants gate: no policy (give --policy or a gate: section); nothing is gated")
-        return EXIT_OK
+        return ExitCode.OK
     violations = evaluate(results.invariants, policy)
     if not results.info.complete:
         print("invariants gate: these results come from an incomplete run")
@@ -124,15 +117,17 @@ def gate_main(args: argparse.Namespace) -> int:
     for violation in violations:
         print(f"  {violation.render()}")
     if violations:
-        print(f"invariants gate failed: {len(violations)} violation(s) (exit {EXIT_GATE_FAILED})")
-        return EXIT_GATE_FAILED
+        print(
+            f"invariants gate failed: {len(violations)} violation(s) "
+            f"(exit {int(ExitCode.GATE_FAILED)})"
+        )
+        return ExitCode.GATE_FAILED
     print(f"invariants gate passed: {len(results.invariants)} invariant(s) checked")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def report_main(args: argparse.Namespace) -> int:
     """Render reports from saved results."""
-    from pytest_invariants.reports.files import write_reports
 
     results = _read(args.results)
     if not (args.html or args.md or args.sarif):
@@ -145,14 +140,14 @@ def report_main(args: argparse.Namespace) -> int:
     }
     for path in write_reports(results, violations, paths):
         print(f"invariants: wrote {path}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def graph_main(args: argparse.Namespace) -> int:
     """Export the graph of saved results."""
     results = _read(args.results)
     _emit(export(build_graph(results), args.format), args.output)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # -- combine ------------------------------------------------------------------------
@@ -195,7 +190,7 @@ def combine_main(args: argparse.Namespace) -> int:
     )
     write_results(RunResults(first.invariant_set, verdicts, tuple(tests), info), Path(args.output))
     print(f"invariants: combined {len(shards)} shard(s), {len(tests)} test(s) into {args.output}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # -- wiring --------------------------------------------------------------------------
@@ -246,15 +241,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pytest_invariants.prove.engine import add_prove_parser
-
     add_prove_parser(sub)
-    try:
-        from pytest_invariants.cli import review as cli_review
-    except ImportError:  # pragma: no cover - during development only
-        return
-    cli_review.add_diff_parser(sub)
-    cli_review.add_review_parser(sub)
+    add_diff_parser(sub)
+    add_review_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,13 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CliError as exc:
         print(f"invariants {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except BrokenPipeError:
-        return EXIT_OK
+        return ExitCode.OK
     except KeyboardInterrupt:
         print("invariants: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        return ExitCode.KEYBOARD_INTERRUPT

@@ -2,10 +2,10 @@
 
 Exit codes of `invariants diff`:
 
-- 0 (EXIT_OK): nothing named by `--fail-on` applies;
-- 1 (EXIT_FAIL_ON): something named by `--fail-on` applies (removed, weakened,
+- 0 (ExitCode.OK): nothing named by `--fail-on` applies;
+- 1 (ExitCode.PROBLEMS): something named by `--fail-on` applies (removed, weakened,
   impacted-unverified, suspect);
-- 2 (EXIT_USAGE): bad arguments, git trouble (not a repository, unknown
+- 2 (ExitCode.USAGE): bad arguments, git trouble (not a repository, unknown
   revision, shallow clone), unreadable results, or invalid invariants at HEAD.
 
 `invariants review` returns 0 when the fingerprints were written and 2 when it
@@ -21,45 +21,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from pytest_invariants.cli.errors import CliError
+from pytest_invariants.exitcodes import ExitCode
+from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
+from pytest_invariants.load.pytestini import ini_setting
+from pytest_invariants.load.scopes import default_search_path
 from pytest_invariants.model import Invariant, InvariantSet, RunResults
+from pytest_invariants.reports.diff import render_github, render_json, render_markdown
 from pytest_invariants.results import ResultsError, read_results
-from pytest_invariants.review.diff import (
-    FAIL_ON,
-    HeadInvalid,
-    failures,
-    render_github,
-    render_json,
-    render_markdown,
-)
+from pytest_invariants.review.compare import FAIL_ON, failures
+from pytest_invariants.review.diff import HeadInvalid
 from pytest_invariants.review.diff import run_diff as _run_diff
 from pytest_invariants.review.edit import ReviewError, write_reviewed
 from pytest_invariants.review.fingerprint import disk_reader, fingerprint
 from pytest_invariants.review.gitfiles import GitError
 
 __all__ = [
-    "EXIT_FAIL_ON",
-    "EXIT_OK",
-    "EXIT_USAGE",
     "add_diff_parser",
     "add_review_parser",
     "diff_main",
     "review_main",
 ]
 
-EXIT_OK: Final = 0
-EXIT_FAIL_ON: Final = 1
-EXIT_USAGE: Final = 2
 
 FORMATS: Final = ("markdown", "json", "github")
 
 
-class _UsageError(Exception):
-    """A one-line message for the user; the command exits 2."""
-
-
 def _error(command: str, message: str) -> int:
     print(f"invariants {command}: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
 # -- invariants diff ------------------------------------------------------------------
@@ -69,7 +59,7 @@ def _fail_on(text: str | None) -> list[str]:
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
     unknown = [n for n in names if n not in FAIL_ON]
     if unknown:
-        raise _UsageError(
+        raise CliError(
             f"--fail-on: unknown {', '.join(unknown)} -- choose from {','.join(FAIL_ON)}"
         )
     return names
@@ -81,7 +71,7 @@ def _results(path: str | None) -> RunResults | None:
     try:
         return read_results(Path(path))
     except ResultsError as exc:
-        raise _UsageError(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _render(fmt: str, report: Any, fail_on: Sequence[str], failed: Sequence[str]) -> str:
@@ -98,7 +88,7 @@ def diff_main(args: argparse.Namespace) -> int:
         fail_on = _fail_on(args.fail_on)
         results = _results(args.results)
         if "impacted-unverified" in fail_on and results is None:
-            raise _UsageError(
+            raise CliError(
                 "--fail-on impacted-unverified needs --results RESULTS.json "
                 "(from `pytest --invariants`)"
             )
@@ -110,7 +100,7 @@ def diff_main(args: argparse.Namespace) -> int:
             results=results,
             merge_base=args.merge_base,
         )
-    except (_UsageError, GitError) as exc:
+    except (CliError, GitError) as exc:
         return _error("diff", str(exc))
     except HeadInvalid as exc:
         return _head_invalid(exc)
@@ -118,11 +108,10 @@ def diff_main(args: argparse.Namespace) -> int:
     sys.stdout.write(_render(args.format, report, fail_on, failed))
     for reason in failed:
         print(f"invariants diff: --fail-on: {reason}", file=sys.stderr)
-    return EXIT_FAIL_ON if failed else EXIT_OK
+    return ExitCode.PROBLEMS if failed else ExitCode.OK
 
 
 def _head_invalid(exc: HeadInvalid) -> int:
-    from pytest_invariants.load.loading import format_problems
 
     print(format_problems(list(exc.problems)), file=sys.stderr)
     return _error(
@@ -171,19 +160,16 @@ def add_diff_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _load(rootdir: Path, explicit: str | None) -> InvariantSet:
-    from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
-    from pytest_invariants.load.pytestini import ini_setting
-    from pytest_invariants.load.scopes import default_search_path
 
     try:
         paths = discover(rootdir, explicit, ini_setting(rootdir, "invariants_file"))
     except LoadError as exc:
-        raise _UsageError(format_problems(exc.problems)) from None
+        raise CliError(format_problems(exc.problems)) from None
     if not paths:
-        raise _UsageError(f"no invariants file found under {rootdir}")
+        raise CliError(f"no invariants file found under {rootdir}")
     invariant_set, problems = load_invariants(paths, rootdir, default_search_path(rootdir))
     if invariant_set is None or problems:
-        raise _UsageError(format_problems(problems) + "\nfix these before reviewing")
+        raise CliError(format_problems(problems) + "\nfix these before reviewing")
     return invariant_set
 
 
@@ -192,12 +178,12 @@ def _chosen(invariant_set: InvariantSet, ids: Sequence[str], every: bool) -> lis
     if every:
         return list(invariant_set.invariants)
     if not ids:
-        raise _UsageError("name the invariants to review (IDs), or pass --all")
+        raise CliError("name the invariants to review (IDs), or pass --all")
     for iid in ids:
         if iid not in by_id:
             close = difflib.get_close_matches(iid, list(by_id), n=1)
             hint = f" -- did you mean {close[0]}?" if close else ""
-            raise _UsageError(f"unknown invariant id {iid!r}{hint}")
+            raise CliError(f"unknown invariant id {iid!r}{hint}")
     return [by_id[iid] for iid in dict.fromkeys(ids)]
 
 
@@ -231,14 +217,14 @@ def review_main(args: argparse.Namespace) -> int:
     try:
         chosen = _chosen(_load(rootdir, args.invariants), args.ids, args.all)
         written = _write(chosen, rootdir)
-    except (_UsageError, ReviewError) as exc:
+    except (CliError, ReviewError) as exc:
         return _error("review", str(exc))
     for iid, value, where in written:
         print(f"invariants review: {iid} reviewed ({value[:19]}…) in {where}")
     unchanged = len(chosen) - len(written)
     if unchanged:
         print(f"invariants review: {unchanged} already up to date")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_review_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

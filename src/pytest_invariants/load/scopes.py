@@ -28,6 +28,9 @@ from importlib.util import decode_source
 from pathlib import Path
 from typing import Final, TypeAlias
 
+from coverage.config import DEFAULT_EXCLUDE
+from coverage.parser import PythonParser
+
 from pytest_invariants.load.pytestini import pytest_settings
 from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
 
@@ -311,9 +314,6 @@ def _first_line(node: _DefNode) -> int:
 def _coverage_statements(text: str, filename: str) -> set[int] | None:
     """Return coverage.py's statement lines, with its default exclusions applied."""
     try:
-        from coverage.config import DEFAULT_EXCLUDE
-        from coverage.parser import PythonParser
-
         exclude = "|".join(f"(?:{regex})" for regex in DEFAULT_EXCLUDE)
         parser = PythonParser(text=text, filename=filename, exclude=exclude)
         parser.parse_source()

@@ -19,6 +19,7 @@ kept as a warning (`take_warnings`) instead of being raised.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import importlib.util
 import inspect
@@ -30,6 +31,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import _pytest.monkeypatch
+import pluggy
+import pytest
 
 from pytest_invariants.model import DoubleKind, DoubleRecord, MockCall, ObjectRef
 from pytest_invariants.observe import mockhooks as _mockhooks
@@ -128,11 +131,6 @@ def _module_dir(module: types.ModuleType) -> str:
 
 def _internal_prefixes() -> tuple[tuple[str, ...], str | None]:
     """Return the directories of frames that never count as 'the test', and pytest-mock's."""
-    import contextlib
-
-    import pluggy
-    import pytest
-
     dirs = [
         _module_dir(_pytest.monkeypatch),  # _pytest/
         _module_dir(pytest),

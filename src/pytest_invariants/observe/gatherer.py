@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_invariants.model import DoubleKind, DoubleRecord, InvariantSet, Outcome, TestEvidence
+from pytest_invariants.observe.choose import make_recorder
 from pytest_invariants.observe.doubles import DoubleObserver
-from pytest_invariants.observe.recorder import LineRecorder, make_recorder
+from pytest_invariants.observe.recorder import LineRecorder
 from pytest_invariants.results import evidence_to_dict
 
 __all__ = ["DetectorReporter", "EvidenceGatherer", "scope_files"]

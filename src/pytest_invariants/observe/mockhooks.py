@@ -289,6 +289,7 @@ def _underlying(obj: object) -> object:
 def mock_hooks_for(name: str) -> MockHooks | None:
     """Return hooks for `unittest.mock`, or for the `mock` backport once it is imported."""
     if name == "unittest.mock":
+        # Only once the suite imports it (importwatch): we never import it ourselves.
         import unittest.mock
 
         return MockHooks(unittest.mock, "unittest.mock")

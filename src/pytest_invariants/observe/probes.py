@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from _pytest.assertion.rewrite import rewrite_asserts
+
 from pytest_invariants.observe.recorder import PROBES, ScopeRecorder, code_tree
 
 __all__ = ["PROBE_NAME", "ProbeRecorder", "add_probes"]
@@ -170,8 +172,6 @@ def _parse(source: str, filename: str, rewritten: bool, key_base: int | None) ->
     if key_base is not None:
         tree = add_probes(tree, key_base)
     if rewritten:
-        from _pytest.assertion.rewrite import rewrite_asserts
-
         rewrite_asserts(tree, source.encode("utf-8"), filename)
     return tree
 

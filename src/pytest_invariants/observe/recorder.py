@@ -29,7 +29,7 @@ import inspect
 import os
 import sys
 import types
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from functools import cached_property, partial, partialmethod
 from pathlib import Path
 from typing import Final, Protocol
@@ -41,7 +41,6 @@ __all__ = [
     "SYSMON",
     "LineRecorder",
     "ScopeRecorder",
-    "make_recorder",
     "statement_starts",
 ]
 
@@ -70,37 +69,6 @@ class LineRecorder(Protocol):
     def problems(self) -> list[str]:
         """Return the observation disturbances detected so far, oldest first."""
         ...
-
-
-def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> LineRecorder:
-    """Return the recorder for `files` best suited to this Python.
-
-    `prefer` forces a mechanism (tests, benchmarks); asking for
-    ``sys.monitoring`` before 3.12 is an error rather than a silent change.
-    """
-    paths = [os.path.abspath(os.fspath(f)) for f in files]
-    choice = prefer or (SYSMON if sys.version_info >= (3, 12) else PROBES)
-    if choice == SYSMON:
-        if sys.version_info < (3, 12):
-            raise ValueError("sys.monitoring needs Python 3.12 or later")
-        from pytest_invariants.observe.sysmon import SysMonRecorder, free_tool_id
-
-        if free_tool_id() is not None:
-            return SysMonRecorder(paths)
-        # Every candidate tool id is taken (debuggers, profilers, other
-        # plugins): probes still work, so degrade instead of measuring nothing.
-        fallback = _probe_recorder(paths)
-        fallback.note("no free sys.monitoring tool id (3, 4, 5, 2): recorded with probes")
-        return fallback
-    if choice == PROBES:
-        return _probe_recorder(paths)
-    raise ValueError(f"unknown line recorder {choice!r}: use {SYSMON!r} or {PROBES!r}")
-
-
-def _probe_recorder(paths: Sequence[str]) -> ScopeRecorder:
-    from pytest_invariants.observe.probes import ProbeRecorder
-
-    return ProbeRecorder(paths)
 
 
 class ScopeRecorder:

@@ -23,10 +23,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from pytest_invariants import __version__
 from pytest_invariants.model import (
@@ -44,13 +54,14 @@ from pytest_invariants.status import classify
 
 __all__ = [
     "CACHE_PATH",
+    "DEFAULT_THRESHOLD",
+    "KILLED",
     "ProveSettings",
+    "Task",
     "apply_proofs",
     "plan",
-    "print_survivors",
     "prove",
     "prove_results",
-    "survivor_lines",
 ]
 
 CACHE_PATH = Path(".invariants") / "proof-cache.json"
@@ -531,16 +542,6 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def _progress(settings: ProveSettings, total: int) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     console = Console(stderr=True)
     show = console.is_terminal if settings.progress is None else settings.progress
     return Progress(
@@ -634,156 +635,3 @@ def prove_results(
     updated = apply_proofs(results, proofs)
     _save_cache(cache_path, entries, {res.invariant.id for res in results.invariants})
     return updated, tasks
-
-
-# -- reporting ---------------------------------------------------------------------------------
-
-
-def _verdict(iid: str, proof: Mapping[str, Any]) -> str:
-    score = proof.get("score")
-    shown = "—" if score is None else f"{score:.0%}"
-    word = "proven" if proof.get("proven") else "not proven"
-    cached = ", cached" if proof.get("cached") else ""
-    head = (
-        f"{iid}: {word}: {proof.get('killed', 0)} of {proof.get('total', 0)} mutants killed "
-        f"({shown}, threshold {proof.get('threshold', DEFAULT_THRESHOLD):.0%}{cached})"
-    )
-    return head + (f" -- {proof['note']}" if proof.get("note") else "")
-
-
-def survivor_lines(results: RunResults) -> list[tuple[str, str]]:
-    """Return (text, style) lines: each proof's verdict, its survivors with their diffs."""
-    out: list[tuple[str, str]] = []
-    for res in results.invariants:
-        proof = res.proof
-        if not proof:
-            continue
-        style = "green" if proof.get("proven") else "yellow"
-        out.append((_verdict(res.invariant.id, proof), style))
-        mutants = proof.get("mutants")
-        for mutant in mutants if isinstance(mutants, list) else []:
-            if not isinstance(mutant, dict) or mutant.get("status") in KILLED:
-                continue
-            where = f"{mutant.get('file')}:{mutant.get('line')} ({mutant.get('operator')})"
-            if mutant.get("waived"):
-                out.append((f"  waived as equivalent: {where}", "dim"))
-                continue
-            if mutant.get("status") == "error":
-                out.append((f"  could not test this change: {where}: {mutant.get('why')}", "red"))
-                continue
-            out.append((f"  this change to your code breaks no test: {where}", "bold yellow"))
-            out.extend((f"    {line}", "dim") for line in str(mutant.get("diff", "")).splitlines())
-    return out
-
-
-def print_survivors(results: RunResults, file: Any = None) -> None:
-    """Print the proofs' verdicts and surviving mutants with rich (NO_COLOR respected)."""
-    from rich.text import Text
-
-    from pytest_invariants.reports.terminal import make_console
-
-    console = make_console(file)
-    for text, style in survivor_lines(results):
-        console.print(Text(text, style=style), soft_wrap=True)
-
-
-def summary_line(tasks: Sequence[Task], results: RunResults, seconds: float) -> str:
-    """Return one line: how many invariants were proven, mutants killed, time taken."""
-    proofs = [
-        r.proof
-        for r in results.invariants
-        if r.proof and r.invariant.id in {t.invariant_id for t in tasks}
-    ]
-    proven = sum(1 for p in proofs if p.get("proven"))
-    mutants = sum(int(p.get("total", 0) or 0) for p in proofs)  # type: ignore[call-overload]
-    killed = sum(int(p.get("killed", 0) or 0) for p in proofs)  # type: ignore[call-overload]
-    cached = sum(1 for p in proofs if p.get("cached"))
-    return (
-        f"invariants prove: {proven} of {len(proofs)} invariant(s) proven; {killed} of "
-        f"{mutants} mutants killed; {cached} from cache; {seconds:.1f}s"
-    )
-
-
-def prove_in_session(config: Any, results: RunResults) -> RunResults:
-    """Prove after `pytest --invariants --invariants-prove`; an interrupt writes nothing."""
-    import pytest
-
-    capman = config.pluginmanager.getplugin("capturemanager")
-    # Progress goes to the terminal even while pytest captures output.
-    shown = capman.global_and_fixture_disabled() if capman is not None else nullcontext()
-    try:
-        with shown:
-            updated, _ = prove_results(results, config.rootpath, ProveSettings())
-    except KeyboardInterrupt:
-        pytest.exit(
-            "invariants: the proof was interrupted; no results were written "
-            "(the previous .invariants/results.json is left as it was)",
-            returncode=pytest.ExitCode.INTERRUPTED,
-        )
-    return updated
-
-
-# -- the `invariants prove` command ------------------------------------------------------------
-
-
-def prove_main(args: Any) -> int:
-    """Prove invariants of saved results and write the updated results back."""
-    from pytest_invariants.cli.main import CliError
-    from pytest_invariants.results import ResultsError, read_results, write_results
-
-    path = Path(args.results)
-    try:
-        results = read_results(path)
-    except ResultsError as exc:
-        raise CliError(str(exc)) from None
-    known = {res.invariant.id for res in results.invariants}
-    unknown = sorted(set(args.ids) - known)
-    if unknown:
-        raise CliError(f"unknown invariant id(s): {', '.join(unknown)}")
-    rootdir = Path(args.rootdir or results.info.rootdir or ".").resolve()
-    settings = ProveSettings(
-        jobs=args.jobs,
-        use_cache=not args.no_cache,
-        progress=False if args.no_progress else None,
-        factor=args.timeout_factor,
-        base=args.timeout_base,
-        only=tuple(args.ids),
-    )
-    started = time.monotonic()
-    updated, tasks = prove_results(results, rootdir, settings)
-    write_results(updated, path)
-    print_survivors(updated)
-    print(summary_line(tasks, updated, time.monotonic() - started))
-    for iid in args.ids:
-        if iid not in {t.invariant_id for t in tasks}:
-            print(f"{iid}: not proven: only verified invariants with a scope can be proven")
-    print(f"invariants: wrote {path}")
-    return 0
-
-
-def add_prove_parser(sub: Any) -> None:
-    """Add `invariants prove` to the command's subparsers."""
-    cmd = sub.add_parser("prove", help="prove verified invariants by targeted mutation")
-    cmd.add_argument("ids", nargs="*", metavar="ID", help="invariants to prove (default: all)")
-    cmd.add_argument(
-        "--results",
-        default=str(Path(".invariants") / "results.json"),
-        help="results JSON to read and update (default: .invariants/results.json)",
-    )
-    cmd.add_argument("--rootdir", help="project root (default: the one the results name)")
-    cmd.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: cores)")
-    cmd.add_argument("--no-cache", action="store_true", help="ignore .invariants/proof-cache.json")
-    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cmd.add_argument(
-        "--timeout-factor",
-        type=float,
-        default=ProveSettings.factor,
-        help="time box: this many times the tests' recorded duration ...",
-    )
-    cmd.add_argument(
-        "--timeout-base",
-        type=float,
-        default=ProveSettings.base,
-        help="... plus this many seconds (default: %(default)s)",
-    )
-    cmd.set_defaults(func=prove_main)

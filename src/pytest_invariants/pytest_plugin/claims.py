@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 
 from pytest_invariants.model import Invariant, Location, Problem
+from pytest_invariants.pytest_plugin.marker import MARKER
 
-__all__ = ["ItemClaims", "claims_of", "marker_ids"]
-
-MARKER = "invariant"
-MARKER_HELP = (
-    "invariant(*ids): this test verifies the named invariants (pytest-invariants); "
-    "the ids come from the invariants file"
-)
+__all__ = ["CLAIMS", "ItemClaims", "claims_of", "item_claims", "marker_ids"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +23,15 @@ class ItemClaims:
     ids: tuple[str, ...]  # every claimed id, markers first, in order
     by_glob: tuple[str, ...]  # ids claimed only through a `tests:` glob
     unknown: tuple[Problem, ...]  # marker ids that name no invariant
+
+
+# Where each item keeps the claims computed for it at collection.
+CLAIMS = pytest.StashKey[ItemClaims]()
+
+
+def item_claims(item: pytest.Item) -> ItemClaims | None:
+    """Return the claims computed for `item` at collection, if any."""
+    return item.stash.get(CLAIMS, None)
 
 
 def marker_ids(item: pytest.Item) -> list[str]:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from pytest_invariants import __version__
+from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.gate import (
-    EXIT_GATE_FAILED,
     Violation,
     evaluate,
     merge_policies,
@@ -34,13 +34,17 @@ from pytest_invariants.model import (
     RunResults,
     TestEvidence,
 )
+from pytest_invariants.pytest_plugin.claims import item_claims
+from pytest_invariants.pytest_plugin.observer import TestObserver
+from pytest_invariants.pytest_plugin.prove import prove_in_session
+from pytest_invariants.pytest_plugin.summary import RunSummary, print_run_summary
+from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import DEFAULT_PATH, evidence_from_dict, write_results
+from pytest_invariants.review.fingerprint import suspect_ids
 from pytest_invariants.status import classify
 
-__all__ = ["EXIT_RESULTS_UNWRITABLE", "RunCollector", "XdistReceiver"]
+__all__ = ["RunCollector", "XdistReceiver"]
 
-# The run finished but its results could not be written (read-only folder, full disk).
-EXIT_RESULTS_UNWRITABLE = 8
 
 _SEVERITY = {
     Outcome.CRASHED: 6,
@@ -75,9 +79,12 @@ def _now() -> str:
 class RunCollector:
     """Collect outcomes and evidence; classify, write, gate and print at the end."""
 
-    def __init__(self, config: pytest.Config, invariant_set: InvariantSet) -> None:
+    def __init__(
+        self, config: pytest.Config, invariant_set: InvariantSet, observer: TestObserver
+    ) -> None:
         self._config = config
         self._set = invariant_set
+        self._observer = observer
         self._outcomes: dict[str, Outcome] = {}
         self._evidence: dict[str, dict[str, Any]] = {}
         self._locations: dict[str, Location] = {}
@@ -107,8 +114,6 @@ class RunCollector:
             self._previous_sigterm = None
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        from pytest_invariants.pytest_plugin.hooks import item_claims
-
         for item in items:
             claims = item_claims(item)
             if claims and claims.ids:
@@ -159,10 +164,6 @@ class RunCollector:
     # -- verdicts ---------------------------------------------------------------
 
     def _suspects(self) -> set[str]:
-        try:
-            from pytest_invariants.review.fingerprint import suspect_ids
-        except ImportError:  # pragma: no cover - during development only
-            return set()
         return set(suspect_ids(self._set, self._config.rootpath))
 
     def _policy_violations(self, results: RunResults) -> list[Violation] | None:
@@ -185,12 +186,11 @@ class RunCollector:
         return tuple(f"{nodeid}: {warning}" for warning, nodeid in first.items())
 
     def _info(self, complete: bool, partial: bool, warnings: tuple[str, ...] = ()) -> RunInfo:
-        observer = self._config.pluginmanager.get_plugin("invariants-observer")
         return RunInfo(
             rootdir=str(self._config.rootpath),
             tool_version=__version__,
             python=platform.python_version(),
-            recorder=getattr(observer, "recorder_name", "") or self.worker_recorder,
+            recorder=self._observer.recorder_name or self.worker_recorder,
             started=self._started,
             finished=_now(),
             complete=complete,
@@ -231,8 +231,6 @@ class RunCollector:
         self._write_reports(results)
 
     def _write_reports(self, results: RunResults) -> None:
-        from pytest_invariants.reports.files import write_reports
-
         paths = {fmt: self._out_path(f"invariants_{fmt}") for fmt in ("html", "md", "sarif")}
         try:
             self.written.extend(write_reports(results, self.violations, paths))
@@ -251,24 +249,25 @@ class RunCollector:
             return
         self.results = self.build(complete=True)
         if self._config.getoption("invariants_prove"):
-            from pytest_invariants.prove.engine import prove_in_session
-
             self.results = prove_in_session(self._config, self.results)
         self.violations = self._policy_violations(self.results)
         self._write(self.results)
         if self.errors and session.exitstatus == 0:
-            session.exitstatus = EXIT_RESULTS_UNWRITABLE
+            session.exitstatus = int(ExitCode.RESULTS_UNWRITABLE)
         if self.violations and session.exitstatus == 0:
-            session.exitstatus = EXIT_GATE_FAILED
+            session.exitstatus = int(ExitCode.GATE_FAILED)
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from pytest_invariants.reports.files import print_run_summary
-
-        print_run_summary(self, terminalreporter)
-        if self.results is not None and self._config.getoption("invariants_prove"):
-            from pytest_invariants.prove.engine import print_survivors
-
-            print_survivors(self.results, terminalreporter._tw._file)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        summary = RunSummary(
+            results=self.results,
+            violations=self.violations,
+            errors=tuple(self.errors),
+            written=tuple(self.written),
+            recorder=self._observer.recorder_name or self.worker_recorder,
+            detectors=tuple(self._observer.detectors),
+            proved=bool(self._config.getoption("invariants_prove")),
+        )
+        print_run_summary(summary, terminalreporter)
 
 
 class XdistReceiver:

@@ -33,7 +33,7 @@ class ReviewError(Exception):
 
 def _yaml() -> Any:
     try:
-        from ruamel.yaml import YAML
+        from ruamel.yaml import YAML  # optional: only `invariants review` edits files
     except ImportError:
         raise ReviewError(INSTALL_HINT) from None
     yaml = YAML(typ="rt")

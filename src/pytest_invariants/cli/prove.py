@@ -1,0 +1,74 @@
+"""`invariants prove`: prove the invariants of saved results by targeted mutation."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from pytest_invariants.cli.errors import CliError
+from pytest_invariants.prove.engine import ProveSettings, prove_results
+from pytest_invariants.reports.proof import print_survivors, summary_line
+from pytest_invariants.results import ResultsError, read_results, write_results
+
+__all__ = ["add_prove_parser", "prove_main"]
+
+
+def prove_main(args: argparse.Namespace) -> int:
+    """Prove invariants of saved results and write the updated results back."""
+    path = Path(args.results)
+    try:
+        results = read_results(path)
+    except ResultsError as exc:
+        raise CliError(str(exc)) from None
+    known = {res.invariant.id for res in results.invariants}
+    unknown = sorted(set(args.ids) - known)
+    if unknown:
+        raise CliError(f"unknown invariant id(s): {', '.join(unknown)}")
+    rootdir = Path(args.rootdir or results.info.rootdir or ".").resolve()
+    settings = ProveSettings(
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        progress=False if args.no_progress else None,
+        factor=args.timeout_factor,
+        base=args.timeout_base,
+        only=tuple(args.ids),
+    )
+    started = time.monotonic()
+    updated, tasks = prove_results(results, rootdir, settings)
+    write_results(updated, path)
+    print_survivors(updated)
+    print(summary_line(tasks, updated, time.monotonic() - started))
+    for iid in args.ids:
+        if iid not in {t.invariant_id for t in tasks}:
+            print(f"{iid}: not proven: only verified invariants with a scope can be proven")
+    print(f"invariants: wrote {path}")
+    return 0
+
+
+def add_prove_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `invariants prove` to the command's subparsers."""
+    cmd = sub.add_parser("prove", help="prove verified invariants by targeted mutation")
+    cmd.add_argument("ids", nargs="*", metavar="ID", help="invariants to prove (default: all)")
+    cmd.add_argument(
+        "--results",
+        default=str(Path(".invariants") / "results.json"),
+        help="results JSON to read and update (default: .invariants/results.json)",
+    )
+    cmd.add_argument("--rootdir", help="project root (default: the one the results name)")
+    cmd.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: cores)")
+    cmd.add_argument("--no-cache", action="store_true", help="ignore .invariants/proof-cache.json")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.add_argument(
+        "--timeout-factor",
+        type=float,
+        default=ProveSettings.factor,
+        help="time box: this many times the tests' recorded duration ...",
+    )
+    cmd.add_argument(
+        "--timeout-base",
+        type=float,
+        default=ProveSettings.base,
+        help="... plus this many seconds (default: %(default)s)",
+    )
+    cmd.set_defaults(func=prove_main)

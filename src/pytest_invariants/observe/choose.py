@@ -1,0 +1,41 @@
+"""Pick the line recorder for this Python: sys.monitoring on 3.12+, probes before."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pytest_invariants.observe.probes import ProbeRecorder
+from pytest_invariants.observe.recorder import PROBES, SYSMON, LineRecorder
+from pytest_invariants.observe.sysmon import SysMonRecorder, free_tool_id
+
+__all__ = ["make_recorder"]
+
+
+def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> LineRecorder:
+    """Return the recorder for `files` best suited to this Python.
+
+    `prefer` forces a mechanism (tests, benchmarks); asking for
+    ``sys.monitoring`` before 3.12 is an error rather than a silent change.
+    """
+    paths = [os.path.abspath(os.fspath(f)) for f in files]
+    choice = prefer or (SYSMON if sys.version_info >= (3, 12) else PROBES)
+    if choice == SYSMON:
+        if sys.version_info < (3, 12):
+            raise ValueError("sys.monitoring needs Python 3.12 or later")
+        if free_tool_id() is not None:
+            return SysMonRecorder(paths)
+        # Every candidate tool id is taken (debuggers, profilers, other
+        # plugins): probes still work, so degrade instead of measuring nothing.
+        fallback = _probe_recorder(paths)
+        fallback.note("no free sys.monitoring tool id (3, 4, 5, 2): recorded with probes")
+        return fallback
+    if choice == PROBES:
+        return _probe_recorder(paths)
+    raise ValueError(f"unknown line recorder {choice!r}: use {SYSMON!r} or {PROBES!r}")
+
+
+def _probe_recorder(paths: Sequence[str]) -> ProbeRecorder:
+    return ProbeRecorder(paths)

@@ -1,0 +1,84 @@
+"""Start an `--invariants` run: load the invariants, register the detectors and our hooks."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+
+from pytest_invariants.gate import PolicyError, parse_policy
+from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
+from pytest_invariants.model import InvariantSet
+from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
+from pytest_invariants.pytest_plugin.observer import TestObserver
+
+__all__ = ["DETECTOR_GROUP", "start_run"]
+
+DETECTOR_GROUP = "pytest_invariants.detectors"
+
+
+def start_run(config: pytest.Config) -> None:
+    """Load and check everything, then register the observer (and the collector)."""
+    invariant_set = _load(config)
+    if config.getoption("invariants_gate") or config.getini("invariants_gate"):
+        _check_policy(config)
+    _register_detectors(config)
+    observer = TestObserver(config, invariant_set)
+    config.pluginmanager.register(observer, "invariants-observer")
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker only observes; its controller writes the results
+    collector = RunCollector(config, invariant_set, observer)
+    config.pluginmanager.register(collector, "invariants-collector")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistReceiver(collector), "invariants-xdist")
+
+
+def _register_detectors(config: pytest.Config) -> None:
+    """Register every detector module named in the `pytest_invariants.detectors` group."""
+    for entry in entry_points(group=DETECTOR_GROUP):
+        try:
+            module = entry.load()
+        except Exception as exc:  # a broken third-party detector must not stop the run
+            config.issue_config_time_warning(
+                pytest.PytestConfigWarning(
+                    f"invariants: detector {entry.name!r} failed to load: {exc}"
+                ),
+                stacklevel=2,
+            )
+            continue
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, f"invariants-detector-{entry.name}")
+
+
+def _search_path(config: pytest.Config) -> list[str]:
+    extra = [str(p) for p in config.getini("pythonpath")]
+    return list(dict.fromkeys([*extra, *sys.path, str(config.rootpath)]))
+
+
+def _load(config: pytest.Config) -> InvariantSet:
+    """Load and validate the invariants, or stop the run with every problem located."""
+    rootdir = config.rootpath
+    explicit = config.getoption("invariants") or None
+    try:
+        paths = discover(rootdir, explicit, config.getini("invariants_file") or None)
+    except LoadError as exc:
+        raise pytest.UsageError(format_problems(exc.problems)) from None
+    if not paths:
+        raise pytest.UsageError(
+            f"--invariants: no invariants file found under {rootdir} -- create invariants.yaml or "
+            "an invariants/ folder, or name one with --invariants=PATH"
+        )
+    invariant_set, problems = load_invariants(paths, rootdir, _search_path(config))
+    if invariant_set is None or problems:
+        raise pytest.UsageError(format_problems(problems))
+    return invariant_set
+
+
+def _check_policy(config: pytest.Config) -> None:
+    for text in (config.getoption("invariants_gate"), config.getini("invariants_gate")):
+        if text:
+            try:
+                parse_policy(str(text))
+            except PolicyError as exc:
+                raise pytest.UsageError(str(exc)) from None

@@ -1,0 +1,78 @@
+"""The `invariants` section of pytest's terminal summary, from plain values.
+
+What to say is decided here from a `RunSummary`; how each verdict looks is the
+terminal report's business (`reports.terminal`). We write through pytest's own
+terminal reporter, so capture, `-q` and colour settings stay pytest's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_invariants.exitcodes import ExitCode
+from pytest_invariants.gate import Violation
+from pytest_invariants.model import RunResults
+from pytest_invariants.reports.proof import survivor_lines
+from pytest_invariants.reports.terminal import make_console, render
+
+__all__ = ["RunSummary", "print_run_summary"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the end of a run has to say; None results mean nothing was classified."""
+
+    results: RunResults | None
+    violations: Sequence[Violation] | None
+    errors: tuple[str, ...]
+    written: tuple[Path, ...]
+    recorder: str
+    detectors: tuple[str, ...]
+    proved: bool
+
+
+class _ReporterFile:
+    """A file-like view of the terminal reporter, for rich to write into."""
+
+    def __init__(self, reporter: pytest.TerminalReporter) -> None:
+        self._reporter = reporter
+
+    def write(self, text: str) -> int:
+        self._reporter.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._reporter.flush()
+
+
+def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) -> None:
+    """Print the verdicts, the gate and where the files went, after pytest's own summary."""
+    writer = reporter.config.get_terminal_writer()
+    console = make_console(
+        _ReporterFile(reporter),  # type: ignore[arg-type]  # write/flush is all rich needs
+        force_terminal=writer.hasmarkup or None,
+        width=writer.fullwidth,
+    )
+    verbosity = reporter.config.get_verbosity()
+    reporter.section("invariants", sep="=")
+    if verbosity > 0:
+        detectors = ", ".join(summary.detectors) or "none"
+        recorder = summary.recorder or "none (no scope to observe)"
+        reporter.write_line(f"invariants: line recorder: {recorder}; detectors: {detectors}")
+    if summary.results is not None:
+        render(summary.results, summary.violations, console, verbosity)
+    for error in summary.errors:
+        reporter.write_line(f"ERROR: {error}", red=True)
+    if summary.violations:
+        reporter.write_line(
+            f"invariants gate failed: exit status {int(ExitCode.GATE_FAILED)}", red=True, bold=True
+        )
+    for path in summary.written:
+        reporter.write_line(f"invariants: wrote {path}")
+    if summary.results is not None and summary.proved:
+        for text, style in survivor_lines(summary.results):
+            console.print(text, style=style, soft_wrap=True, markup=False)
