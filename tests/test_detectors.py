@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any, cast
 
 import pytest
+
+from pytest_invariants.detectors import detector
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -559,6 +564,7 @@ class RecordingReporter:
 
     def __init__(self, fail: bool = False) -> None:
         self.events: list[tuple[str, object]] = []
+        self.words: list[tuple[str, str]] = []  # (replacement, via) of each activation
         self.fail = fail
 
     def activated(
@@ -573,6 +579,7 @@ class RecordingReporter:
         if self.fail:
             raise RuntimeError("reporter bug")
         self.events.append((f"+{target}", key))
+        self.words.append((replacement, via))
 
     def deactivated(self, key: object) -> None:
         self.events.append(("-", key))
@@ -687,3 +694,225 @@ def test_a_fakeredis_client_ends_when_collected(installed: RecordingReporter) ->
     del client
     gc.collect()
     assert installed.targets() == ["+redis", "-"]
+
+
+# -- the public API for detector authors: pytest_invariants.detectors -------------------------
+
+FAKESDK = """
+    class Sandbox:
+        def __init__(self, scenario="approve"):
+            self.scenario = scenario
+
+        def start(self):
+            return "started"
+
+        def stop(self):
+            if self.scenario == "fail-on-stop":
+                raise AssertionError("not all requests were made")
+"""
+
+
+def _library(monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> ModuleType:
+    """Put a made-up library module `name` in sys.modules for this test."""
+    module = ModuleType(name)
+    exec(textwrap.dedent(source), module.__dict__)
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+def _config() -> pytest.Config:
+    return cast(pytest.Config, object())  # detectors only use the config as a key
+
+
+def test_a_declared_detector_reports_start_and_stop_and_undoes_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sdk = _library(monkeypatch, "fakesdk", FAKESDK)
+    before = dict(sdk.Sandbox.__dict__)
+    install, uninstall = detector(
+        name="fakesdk",
+        cls="fakesdk:Sandbox",
+        targets=["payments", "fakesdk.client"],
+        replacement=lambda box: f"Sandbox({box.scenario})",
+    )
+    reporter, config = RecordingReporter(), _config()
+    assert install(config, reporter) == "fakesdk"
+    box = sdk.Sandbox("decline")
+    assert box.start() == "started"  # the library's own result
+    box.stop()
+    ((_, key), *_) = reporter.events
+    assert reporter.events == [("+payments", key), ("+fakesdk.client", key), ("-", key)]
+    assert reporter.words == [("Sandbox(decline)", "fakesdk")] * 2
+    failing = sdk.Sandbox("fail-on-stop")
+    failing.start()
+    with pytest.raises(AssertionError, match="not all requests"):  # the library's own error
+        failing.stop()
+    assert reporter.targets()[-1] == "-"  # a stop that raised has still stopped the double
+    uninstall(config)
+    assert dict(sdk.Sandbox.__dict__) == before
+
+
+def test_targets_can_skip_a_start_and_once_ignores_a_repeated_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sdk = _library(monkeypatch, "fakesdk", FAKESDK)
+    install, uninstall = detector(
+        name="fakesdk",
+        cls=["fakesdk:NotInThisVersion", "fakesdk:Sandbox"],  # a missing class is skipped
+        targets=lambda box: None if box.scenario == "passthrough" else "payments",
+        replacement="Sandbox",
+        once=True,
+    )
+    reporter, config = RecordingReporter(), _config()
+    assert install(config, reporter) == "fakesdk"
+    try:
+        sdk.Sandbox("passthrough").start()
+        box = sdk.Sandbox()
+        box.start()
+        box.start()
+        box.stop()
+        box.stop()
+    finally:
+        uninstall(config)
+    assert reporter.targets() == ["+payments", "-"]
+
+
+def test_without_a_stop_the_double_ends_when_collected(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    sdk = _library(monkeypatch, "fakesdk", "class Client:\n    pass\n")
+    install, uninstall = detector(
+        name="fakesdk",
+        cls="fakesdk:Client",
+        targets="redis",  # one name, not its letters
+        replacement="fakesdk.Client",
+        start="__init__",
+        stop=None,
+    )
+    reporter, config = RecordingReporter(), _config()
+    install(config, reporter)
+    try:
+        client = sdk.Client()
+        assert reporter.targets() == ["+redis"]
+        del client
+        gc.collect()
+        assert reporter.targets() == ["+redis", "-"]
+    finally:
+        uninstall(config)
+    assert "__init__" not in sdk.Client.__dict__
+
+
+def test_a_detector_waits_for_the_suite_to_import_its_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lazysdk.py").write_text(textwrap.dedent(FAKESDK))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lazysdk", raising=False)
+    install, uninstall = detector(
+        name="lazysdk", cls="lazysdk:Sandbox", targets="payments", replacement="Sandbox"
+    )
+    reporter, config = RecordingReporter(), _config()
+    assert install(config, reporter) == "lazysdk"
+    try:
+        assert "lazysdk" not in sys.modules  # installed, but not imported by the detector
+        import lazysdk  # type: ignore[import-not-found]
+
+        wrapper = lazysdk.Sandbox.__dict__["start"]
+        lazysdk.Sandbox().start()
+        assert reporter.targets() == ["+payments"]
+    finally:
+        uninstall(config)
+        sys.modules.pop("lazysdk", None)
+    assert lazysdk.Sandbox.__dict__["start"] is wrapper.__wrapped__  # the library's own again
+
+
+def test_a_detector_for_a_missing_library_is_inactive() -> None:
+    install, uninstall = detector(
+        name="nosuch", cls="no_such_library_here.api:Mock", targets="x", replacement="y"
+    )
+    config = _config()
+    assert install(config, RecordingReporter()) is None
+    uninstall(config)
+
+
+def test_a_nested_run_leaves_the_outer_runs_hooks_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sdk = _library(monkeypatch, "fakesdk", FAKESDK)
+    install, uninstall = detector(
+        name="fakesdk", cls="fakesdk:Sandbox", targets="payments", replacement="Sandbox"
+    )
+    outer, inner = RecordingReporter(), RecordingReporter()
+    outer_config, inner_config = _config(), _config()
+    install(outer_config, outer)
+    try:
+        install(inner_config, inner)  # a pytester run inside the outer run
+        uninstall(inner_config)
+        box = sdk.Sandbox()
+        box.start()
+        box.stop()
+    finally:
+        uninstall(outer_config)
+    assert outer.targets() == ["+payments", "-"] and inner.targets() == []
+
+
+def test_a_class_must_be_named_with_its_module() -> None:
+    with pytest.raises(ValueError, match="module:Class"):
+        detector(name="x", cls="Sandbox", targets="x", replacement="y")
+
+
+def _documented(marker: str) -> str:
+    """Return the docs/plugins.md code block that starts with the comment `marker`."""
+    doc = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in doc.split("```python\n")[1:]]
+    (block,) = [b for b in blocks if b.startswith(marker)]
+    return block
+
+
+def test_the_documented_custom_detector_works_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    _library(monkeypatch, "paysdk", "")
+    testing = _library(
+        monkeypatch,
+        "paysdk.testing",
+        """
+        class Session:
+            def close(self):
+                pass
+
+        class Sandbox:
+            def __init__(self, scenario="approve"):
+                self.scenario = scenario
+
+            def open(self):
+                return Session()
+        """,
+    )
+    before = dict(testing.Sandbox.__dict__), dict(testing.Session.__dict__)
+    namespace: dict[str, Any] = {"__name__": "session_detector"}
+    exec(_documented("# paysdk_invariants/session_detector.py"), namespace)
+    reporter, config = RecordingReporter(), _config()
+    assert namespace["pytest_invariants_install_detector"](config, reporter) == "paysdk"
+    session = testing.Sandbox("decline").open()
+    session.close()
+    namespace["pytest_invariants_uninstall_detector"](config)
+    assert reporter.targets() == ["+payments", "-"]
+    assert reporter.words == [("paysdk Session(decline)", "paysdk")]
+    assert (dict(testing.Sandbox.__dict__), dict(testing.Session.__dict__)) == before
+
+
+def test_the_public_api_is_never_imported_by_the_tool_itself() -> None:
+    """pytest_invariants.detectors is for detector authors: the core never imports it back."""
+    import ast
+
+    package = Path(__file__).parents[1] / "src" / "pytest_invariants"
+    importers = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            if "pytest_invariants.detectors" in names:
+                importers.append(path.name)
+    assert importers == []

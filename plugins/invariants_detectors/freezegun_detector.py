@@ -10,41 +10,19 @@ classes, context manager, `freeze_time(...).start()`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
-from pytest_invariants.hookspecs import DoubleReporter
-
-from ._hooking import Installed, install_start_stop_detector
-
-NAME = "freezegun"
-_installed = Installed()
+from pytest_invariants.detectors import detector
 
 
-def _describe(freezer: Any) -> tuple[Sequence[str], str] | None:
+def _replacement(freezer: Any) -> str:
     when = getattr(freezer, "time_to_freeze", None)
-    words = f"freezegun.freeze_time({when})" if when is not None else "freezegun.freeze_time"
-    return ["clock", "time", "datetime"], words
+    return f"freezegun.freeze_time({when})" if when is not None else "freezegun.freeze_time"
 
 
-@pytest.hookimpl
-def pytest_invariants_install_detector(
-    config: pytest.Config, reporter: DoubleReporter
-) -> str | None:
-    """Wrap `_freeze_time.start`/`stop` when freezegun is installed."""
-    return install_start_stop_detector(
-        config,
-        reporter,
-        _installed,
-        (NAME, NAME, "freezegun.api"),
-        lambda api: api._freeze_time,
-        _describe,
-    )
-
-
-@pytest.hookimpl
-def pytest_invariants_uninstall_detector(config: pytest.Config) -> None:
-    """Restore `_freeze_time.start`/`stop`."""
-    _installed.remove(config)
+pytest_invariants_install_detector, pytest_invariants_uninstall_detector = detector(
+    name="freezegun",
+    cls="freezegun.api:_freeze_time",
+    targets=["clock", "time", "datetime"],
+    replacement=_replacement,
+)

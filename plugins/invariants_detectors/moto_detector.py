@@ -11,41 +11,11 @@ point: `MockAWS.start` / `stop` (decorator, context manager, explicit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+from pytest_invariants.detectors import detector
 
-import pytest
-
-from pytest_invariants.hookspecs import DoubleReporter
-
-from ._hooking import Installed, install_start_stop_detector
-
-NAME = "moto"
-_installed = Installed()
-
-
-def _describe(mock: Any) -> tuple[Sequence[str], str] | None:
-    return ["aws", "botocore", "boto3"], f"moto {type(mock).__name__} (mock_aws)"
-
-
-def _mock_class(models: ModuleType) -> type | None:
-    """Return moto's mock class: `MockAWS` in moto 5, `BaseMockAWS` in moto 4."""
-    found = getattr(models, "MockAWS", None) or getattr(models, "BaseMockAWS", None)
-    return found if isinstance(found, type) else None
-
-
-@pytest.hookimpl
-def pytest_invariants_install_detector(
-    config: pytest.Config, reporter: DoubleReporter
-) -> str | None:
-    """Wrap moto's `MockAWS.start`/`stop` when moto is installed."""
-    return install_start_stop_detector(
-        config, reporter, _installed, (NAME, NAME, "moto.core.models"), _mock_class, _describe
-    )
-
-
-@pytest.hookimpl
-def pytest_invariants_uninstall_detector(config: pytest.Config) -> None:
-    """Restore `MockAWS.start`/`stop`."""
-    _installed.remove(config)
+pytest_invariants_install_detector, pytest_invariants_uninstall_detector = detector(
+    name="moto",
+    cls=["moto.core.models:MockAWS", "moto.core.models:BaseMockAWS"],  # moto 5, moto 4
+    targets=["aws", "botocore", "boto3"],
+    replacement=lambda mock: f"moto {type(mock).__name__} (mock_aws)",
+)

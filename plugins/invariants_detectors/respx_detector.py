@@ -11,44 +11,22 @@ the `respx_mock` fixture).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
-from pytest_invariants.hookspecs import DoubleReporter
-
-from ._hooking import Installed, install_start_stop_detector
-
-NAME = "respx"
-_installed = Installed()
+from pytest_invariants.detectors import detector
 
 
-def _describe(router: Any) -> tuple[Sequence[str], str] | None:
+def _targets(router: Any) -> list[str] | None:
     mocker = getattr(router, "Mocker", None)
     if mocker is None:  # `using=False`: the router only routes, nothing is patched
         return None
-    patched = [str(target) for target in getattr(mocker, "targets", [])]
-    return ["http", "httpx", *patched], f"respx.MockRouter (using {mocker.name})"
+    return ["http", "httpx", *(str(target) for target in getattr(mocker, "targets", []))]
 
 
-@pytest.hookimpl
-def pytest_invariants_install_detector(
-    config: pytest.Config, reporter: DoubleReporter
-) -> str | None:
-    """Wrap `MockRouter.start`/`stop` when respx is installed."""
-    return install_start_stop_detector(
-        config,
-        reporter,
-        _installed,
-        (NAME, NAME, "respx.router"),
-        lambda router: router.MockRouter,
-        _describe,
-        once=True,
-    )
-
-
-@pytest.hookimpl
-def pytest_invariants_uninstall_detector(config: pytest.Config) -> None:
-    """Restore `MockRouter.start`/`stop`."""
-    _installed.remove(config)
+pytest_invariants_install_detector, pytest_invariants_uninstall_detector = detector(
+    name="respx",
+    cls="respx.router:MockRouter",
+    targets=_targets,
+    replacement=lambda router: f"respx.MockRouter (using {router.Mocker.name})",
+    once=True,
+)

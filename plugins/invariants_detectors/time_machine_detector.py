@@ -10,44 +10,22 @@ which the decorator, the context manager and the `time_machine` fixture's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
-from pytest_invariants.hookspecs import DoubleReporter
-
-from ._hooking import Installed, install_start_stop_detector
-
-NAME = "time-machine"
-_installed = Installed()
+from pytest_invariants.detectors import detector
 
 
-def _describe(travel: Any) -> tuple[Sequence[str], str] | None:
+def _replacement(travel: Any) -> str:
     stamp = getattr(travel, "destination_timestamp_ns", None)
-    words = "time_machine.travel"
-    if isinstance(stamp, int):
-        when = dt.datetime.fromtimestamp(stamp / 1e9, tz=dt.timezone.utc).isoformat()
-        words = f"time_machine.travel({when})"
-    return ["clock", "time", "datetime"], words
+    if not isinstance(stamp, int):
+        return "time_machine.travel"
+    when = dt.datetime.fromtimestamp(stamp / 1e9, tz=dt.timezone.utc).isoformat()
+    return f"time_machine.travel({when})"
 
 
-@pytest.hookimpl
-def pytest_invariants_install_detector(
-    config: pytest.Config, reporter: DoubleReporter
-) -> str | None:
-    """Wrap `travel.start`/`stop` when time-machine is installed."""
-    return install_start_stop_detector(
-        config,
-        reporter,
-        _installed,
-        (NAME, "time_machine", "time_machine"),
-        lambda module: module.travel,
-        _describe,
-    )
-
-
-@pytest.hookimpl
-def pytest_invariants_uninstall_detector(config: pytest.Config) -> None:
-    """Restore `travel.start`/`stop`."""
-    _installed.remove(config)
+pytest_invariants_install_detector, pytest_invariants_uninstall_detector = detector(
+    name="time-machine",
+    cls="time_machine:travel",
+    targets=["clock", "time", "datetime"],
+    replacement=_replacement,
+)
