@@ -17,6 +17,7 @@ from pytest_invariants.model import (
     Invariant,
     InvariantResult,
     InvariantSet,
+    Lifecycle,
     Location,
     ObjectRef,
     Outcome,
@@ -138,7 +139,7 @@ def sample_set() -> InvariantSet:
             owner="<b>owner</b>",
             tags=("x|y", "<i>"),
         ),
-        inv("OLD-1", 47, Severity.CRITICAL, lifecycle="deprecated"),
+        inv("OLD-1", 47, Severity.CRITICAL, lifecycle=Lifecycle.DEPRECATED),
         inv("PART-1", 52, Severity.HIGH, code=(LEDGER,)),
     )
     policy = GatePolicy(

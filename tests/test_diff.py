@@ -18,6 +18,7 @@ from pytest_invariants.model import (
     Invariant,
     InvariantResult,
     InvariantSet,
+    Lifecycle,
     Link,
     LinkKind,
     Location,
@@ -369,7 +370,12 @@ def _inv(**fields: object) -> Invariant:
             "prove_threshold",
             Effect.STRENGTHENED,
         ),
-        (_inv(lifecycle="deprecated"), _inv(lifecycle="active"), "status", Effect.STRENGTHENED),
+        (
+            _inv(lifecycle=Lifecycle.DEPRECATED),
+            _inv(lifecycle=Lifecycle.ACTIVE),
+            "status",
+            Effect.STRENGTHENED,
+        ),
         (_inv(why="a  b\n c"), _inv(why="a b c"), None, None),  # reflowed text is no change
     ],
 )

@@ -13,7 +13,7 @@ import pytest
 from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.gate import PolicyError, evaluate, parse_policy
 from pytest_invariants.graph import build_graph, export
-from pytest_invariants.model import GatePolicy, InvariantSet, RunInfo, RunResults, Status
+from pytest_invariants.model import GatePolicy, InvariantSet, Lifecycle, RunInfo, RunResults, Status
 from pytest_invariants.results import (
     SCHEMA,
     ResultsError,
@@ -31,7 +31,7 @@ def sample_results() -> RunResults:
     invariants = (
         invariant("PAY-001"),
         invariant("PAY-002", severity=invariant().severity.HIGH, depends_on=("PAY-001",)),
-        invariant("OLD-001", lifecycle="deprecated"),
+        invariant("OLD-001", lifecycle=Lifecycle.DEPRECATED),
     )
     tests = (
         evidence("t::real", claims=("PAY-001",)),

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from pytest_invariants.load.loading import load_invariants
-from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind, Severity
 from pytest_invariants.review.edit import INSTALL_HINT, ReviewError, set_reviewed
 from pytest_invariants.review.fingerprint import (
     PREFIX,
     canonical,
+    disk_reader,
     find_definition,
     fingerprint,
     scope_code,
@@ -36,7 +37,7 @@ def project(tmp_path: Path) -> Project:
 
 def load(root: Path) -> InvariantSet:
     invariant_set, problems = load_invariants(
-        [root / "invariants.yaml"], root, default_search_path(root)
+        [root / "invariants.yaml"], root, search_path(root)
     )
     assert invariant_set is not None, problems
     return invariant_set
@@ -184,7 +185,7 @@ def test_review_edits_only_the_reviewed_lines(
     # The new key sits inside its own invariant, before the blank line that ends it.
     assert f'"tests/test_charge.py::test_retry_*"]\n    reviewed: "{fps["PAY-001"]}"\n\n' in after
     assert fps["DB-001"] is None
-    assert suspect_ids(load(project.root), project.root) == set()
+    assert suspect_ids(load(project.root), disk_reader(project.root)) == set()
 
 
 def test_re_review_rewrites_the_value_in_place(
@@ -196,7 +197,7 @@ def test_re_review_rewrites_the_value_in_place(
         "code: [shop.billing:refund]\n    reviewed: 'sha256:old'  # keep me",
     )
     before = project.read("invariants.yaml")
-    assert suspect_ids(load(project.root), project.root) == {"PAY-002"}
+    assert suspect_ids(load(project.root), disk_reader(project.root)) == {"PAY-002"}
     assert run(capsys, project.root, "review", "PAY-002")[0] == 0
     after = project.read("invariants.yaml")
     (value,) = [inv.reviewed for inv in load(project.root).invariants if inv.id == "PAY-002"]
@@ -224,9 +225,9 @@ def test_formatting_only_changes_are_not_suspect(
         "title: >-\n      A card is never charged\n      twice for one order",
     )
     project.edit("invariants.yaml", "severity: critical", "severity: high")
-    assert suspect_ids(load(project.root), project.root) == set()
+    assert suspect_ids(load(project.root), disk_reader(project.root)) == set()
     project.edit("src/shop/billing.py", "        return False\n", "        return True\n")
-    assert suspect_ids(load(project.root), project.root) == {"PAY-001"}
+    assert suspect_ids(load(project.root), disk_reader(project.root)) == {"PAY-001"}
 
 
 def test_meaning_change_makes_it_suspect(
@@ -235,7 +236,7 @@ def test_meaning_change_makes_it_suspect(
     assert run(capsys, project.root, "review", "--all")[0] == 0
     project.edit("invariants.yaml", "must_be_real: [shop.db]", "must_be_real: []")
     project.edit("src/shop/db.py", "return row", "return [row]")
-    assert suspect_ids(load(project.root), project.root) == {"PAY-001", "DB-001"}
+    assert suspect_ids(load(project.root), disk_reader(project.root)) == {"PAY-001", "DB-001"}
 
 
 def test_review_in_an_invariants_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

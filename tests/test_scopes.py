@@ -13,10 +13,10 @@ from coverage.parser import PythonParser
 
 from pytest_invariants.load.scopes import (
     ScopeResolver,
-    default_search_path,
     find_module_source,
     module_name_for_file,
     resolve_scope,
+    search_path,
 )
 from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
 
@@ -372,9 +372,9 @@ def test_find_module_source(root: Path) -> None:
         ("tox.ini", "[pytest]\npythonpath = lib other\n"),
     ],
 )
-def test_default_search_path_reads_pytest_pythonpath(tmp_path: Path, name: str, text: str) -> None:
+def test_search_path_reads_pytest_pythonpath(tmp_path: Path, name: str, text: str) -> None:
     (tmp_path / name).write_text(textwrap.dedent(text))
-    found = default_search_path(tmp_path)
+    found = search_path(tmp_path)
     assert found[:4] == [tmp_path / "lib", tmp_path / "other", tmp_path, tmp_path / "src"]
     assert len(found) > 4  # sys.path follows
 
@@ -382,4 +382,4 @@ def test_default_search_path_reads_pytest_pythonpath(tmp_path: Path, name: str, 
 def test_an_empty_pytest_ini_wins_over_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("")
     (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["lib"]\n')
-    assert default_search_path(tmp_path)[:2] == [tmp_path, tmp_path / "src"]
+    assert search_path(tmp_path)[:2] == [tmp_path, tmp_path / "src"]

@@ -1,11 +1,18 @@
-"""The CI gate (SPEC section 6): a pure function from results and a policy to violations."""
+"""The CI gate (docs/gate.md): a pure function from results and a policy to violations."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytest_invariants.model import SEVERITIES, GatePolicy, InvariantResult, Status
+from pytest_invariants.model import (
+    SEVERITIES,
+    GatePolicy,
+    InvariantResult,
+    Lifecycle,
+    Severity,
+    Status,
+)
 
 __all__ = [
     "GATE_STATUSES",
@@ -31,14 +38,14 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class Violation:
     invariant_id: str
-    severity: str
+    severity: Severity
     reason: str  # the status or flag that broke the gate
     owner: str
     title: str
 
     def render(self) -> str:
         return (
-            f"{self.invariant_id} ({self.severity}, owner {self.owner}) is {self.reason}: "
+            f"{self.invariant_id} ({self.severity.value}, owner {self.owner}) is {self.reason}: "
             f"{self.title}"
         )
 
@@ -86,12 +93,12 @@ def evaluate(results: Sequence[InvariantResult], policy: GatePolicy) -> list[Vio
     found = []
     for res in results:
         inv = res.invariant
-        if inv.lifecycle == "deprecated":
+        if inv.lifecycle is Lifecycle.DEPRECATED:
             continue  # deprecated invariants are reported, never gated
         statuses = policy.fail_on.get(inv.severity.value, frozenset())
         for reason in _reasons(res, statuses):
-            found.append(Violation(inv.id, inv.severity.value, reason, inv.owner, inv.title))
-    found.sort(key=lambda v: (SEVERITIES.index(v.severity), _reason_rank(v.reason), v.invariant_id))
+            found.append(Violation(inv.id, inv.severity, reason, inv.owner, inv.title))
+    found.sort(key=lambda v: (v.severity.rank, _reason_rank(v.reason), v.invariant_id))
     return found
 
 

@@ -1,4 +1,4 @@
-"""The graph of invariants, code, tests and doubles (SPEC section 9), built from results.
+"""The graph of invariants, code, tests and doubles (docs/reports.md), built from results.
 
 Node ids carry their kind as a prefix (`invariant:PAY-001`, `code:shop.billing:charge`,
 `test:tests/test_pay.py::test_x`, `double:shop.billing.gateway`) so the four kinds
@@ -141,7 +141,7 @@ def _add_doubles(graph: nx.DiGraph, results: RunResults) -> None:
 
 
 def build_graph(results: RunResults) -> nx.DiGraph:
-    """Return the DiGraph of SPEC section 9 for a run's results."""
+    """Return the DiGraph of docs/reports.md for a run's results."""
     graph = nx.DiGraph()
     _add_invariants(graph, results)
     _add_tests(graph, results)

@@ -1,4 +1,4 @@
-"""Decide how one test relates to one invariant (SPEC section 4).
+"""Decide how one test relates to one invariant (docs/classification.md).
 
 Pure functions over plain values: an Invariant and the TestEvidence of one
 test go in, a Link (or None) comes out. One small function per spoiling rule,

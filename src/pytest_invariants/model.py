@@ -51,8 +51,15 @@ class Severity(str, enum.Enum):
 SEVERITIES = tuple(s.value for s in Severity)
 
 
+class Lifecycle(str, enum.Enum):
+    """Whether an invariant is in force: the file's `status:` key."""
+
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+
+
 class Status(str, enum.Enum):
-    """Invariant status (SPEC section 5), worst first."""
+    """Invariant status (docs/classification.md), worst first."""
 
     FAILING = "failing"
     UNVERIFIED = "unverified"
@@ -69,7 +76,7 @@ class Status(str, enum.Enum):
 
 
 class LinkKind(str, enum.Enum):
-    """How one test relates to one invariant (SPEC section 4)."""
+    """How one test relates to one invariant (docs/classification.md)."""
 
     MOCK_BASED = "mock-based"
     REAL = "real"
@@ -187,7 +194,7 @@ class Invariant:
     depends_on: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     links: dict[str, str] = field(default_factory=dict)
-    lifecycle: str = "active"  # active | deprecated (the file's `status:` key)
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
     reviewed: str | None = None
     prove_threshold: float | None = None
     location: Location = Location("")

@@ -1,4 +1,4 @@
-"""The versioned results file (SPEC section 7): write atomically, read defensively.
+"""The versioned results file (docs/reliability.md): write atomically, read defensively.
 
 The file holds everything needed to recompute every status later (`invariants
 gate`, `report`, `combine`): the invariants as loaded, each test's raw
@@ -22,6 +22,7 @@ from pytest_invariants.model import (
     Invariant,
     InvariantResult,
     InvariantSet,
+    Lifecycle,
     Link,
     LinkKind,
     Location,
@@ -98,7 +99,7 @@ def _invariant(inv: Invariant) -> dict[str, Any]:
         "depends_on": list(inv.depends_on),
         "tags": list(inv.tags),
         "links_out": dict(inv.links),
-        "lifecycle": inv.lifecycle,
+        "lifecycle": inv.lifecycle.value,
         "reviewed": inv.reviewed,
         "prove_threshold": inv.prove_threshold,
         "file": inv.location.path,
@@ -391,7 +392,7 @@ def _read_invariant(data: dict[str, Any]) -> Invariant:
         depends_on=_texts(data, "depends_on"),
         tags=_texts(data, "tags"),
         links=_read_links_out(data),
-        lifecycle=_text(data, "lifecycle", "active"),
+        lifecycle=Lifecycle(_text(data, "lifecycle", "active")),
         reviewed=_maybe_text(data, "reviewed"),
         prove_threshold=_number(data, "prove_threshold"),
         location=Location(_text(data, "file", ""), _int(data, "line")),

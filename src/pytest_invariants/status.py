@@ -1,4 +1,4 @@
-"""Turn links into a status per invariant (SPEC section 5).
+"""Turn links into a status per invariant (docs/classification.md).
 
 Pure: the invariant set and every test's evidence go in, one InvariantResult
 per invariant comes out, in file order. Only plainly passed tests are evidence.
@@ -34,7 +34,7 @@ def _is_claim(link: Link) -> bool:
 
 
 def status_of(links: Sequence[Link], proven: bool = False) -> Status:
-    """Return the status the links earn; the first matching row of SPEC 5 wins."""
+    """Return the status the links earn: the first matching row wins (docs/classification.md)."""
     if any(_is_claim(link) and link.outcome in _BROKEN for link in links):
         return Status.FAILING
     passed = [link for link in links if link.is_evidence]

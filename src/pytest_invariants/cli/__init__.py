@@ -1,0 +1,1 @@
+"""The `invariants` command: one `main`, one error class, exit codes from `exitcodes`."""

@@ -28,11 +28,11 @@ from pytest_invariants.gate import (
 from pytest_invariants.graph import FORMATS, build_graph, export
 from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 from pytest_invariants.load.pytestini import ini_setting
-from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet, Outcome, RunResults, TestEvidence
 from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import ResultsError, read_results, write_atomically, write_results
-from pytest_invariants.review.fingerprint import suspect_ids
+from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
 from pytest_invariants.status import classify
 
 __all__ = ["main"]
@@ -69,7 +69,7 @@ def check_main(args: argparse.Namespace) -> int:
         return ExitCode.PROBLEMS
     if not paths:
         raise CliError(f"no invariants file found under {rootdir} (invariants/ or invariants.yaml)")
-    invariant_set, problems = load_invariants(paths, rootdir, default_search_path(rootdir))
+    invariant_set, problems = load_invariants(paths, rootdir, search_path(rootdir))
     if invariant_set is None or problems:
         print(format_problems(problems), file=sys.stderr)
         return ExitCode.PROBLEMS
@@ -82,7 +82,7 @@ def check_main(args: argparse.Namespace) -> int:
 
 
 def _suspects(invariant_set: InvariantSet, rootdir: Path) -> set[str]:
-    return set(suspect_ids(invariant_set, rootdir))
+    return suspect_ids(invariant_set, disk_reader(rootdir))
 
 
 def schema_main(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from pytest_invariants.cli.errors import CliError
 from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 from pytest_invariants.load.pytestini import ini_setting
-from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import Invariant, InvariantSet, RunResults
 from pytest_invariants.reports.diff import render_github, render_json, render_markdown
 from pytest_invariants.results import ResultsError, read_results
@@ -167,7 +167,7 @@ def _load(rootdir: Path, explicit: str | None) -> InvariantSet:
         raise CliError(format_problems(exc.problems)) from None
     if not paths:
         raise CliError(f"no invariants file found under {rootdir}")
-    invariant_set, problems = load_invariants(paths, rootdir, default_search_path(rootdir))
+    invariant_set, problems = load_invariants(paths, rootdir, search_path(rootdir))
     if invariant_set is None or problems:
         raise CliError(format_problems(problems) + "\nfix these before reviewing")
     return invariant_set

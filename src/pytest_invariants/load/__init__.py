@@ -1,0 +1,1 @@
+"""Stage 1, load: find, read and validate the invariants files; resolve scopes statically."""

@@ -16,6 +16,7 @@ from pytest_invariants.model import (
     GatePolicy,
     Invariant,
     InvariantSet,
+    Lifecycle,
     Location,
     Problem,
     ScopeEntry,
@@ -59,6 +60,13 @@ def _severity(value: Any) -> Severity:
         return Severity.MEDIUM
 
 
+def _lifecycle(value: Any) -> Lifecycle:
+    try:
+        return Lifecycle(str(value or "active"))
+    except ValueError:
+        return Lifecycle.ACTIVE
+
+
 def _lenient_invariant(
     data: dict[str, Any], defaults: dict[str, Any], where: Location
 ) -> Invariant | None:
@@ -81,7 +89,7 @@ def _lenient_invariant(
         depends_on=_strings(merged.get("depends_on")),
         tags=_strings(merged.get("tags")),
         links={str(k): str(v) for k, v in links.items()} if isinstance(links, dict) else {},
-        lifecycle=str(merged.get("status") or "active"),
+        lifecycle=_lifecycle(merged.get("status")),
         reviewed=merged.get("reviewed") if isinstance(merged.get("reviewed"), str) else None,
         prove_threshold=float(threshold) if isinstance(threshold, (int, float)) else None,
         location=where,

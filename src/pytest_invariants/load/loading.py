@@ -1,4 +1,4 @@
-"""Find, read and validate the invariants files (SPEC section 1).
+"""Find, read and validate the invariants files (docs/loading.md).
 
 The loader turns YAML into `model.InvariantSet` or into a list of `Problem`s:
 every problem of every file at once, each at the line:col to fix, so one run
@@ -27,6 +27,7 @@ from pytest_invariants.model import (
     GatePolicy,
     Invariant,
     InvariantSet,
+    Lifecycle,
     Location,
     Problem,
     ScopeEntry,
@@ -38,8 +39,8 @@ __all__ = ["LoadError", "discover", "format_problems", "load_invariants"]
 
 SCHEMA_VERSION: Final = 1
 ID_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
-LIFECYCLES: Final = ("active", "deprecated")
-# The gate may also fail on the two flags a status can carry (SPEC sections 5 and 10).
+LIFECYCLES: Final = tuple(life.value for life in Lifecycle)
+# The gate may also fail on the two flags a status can carry (docs/classification.md, docs/diff.md).
 GATE_STATUSES: Final = (*(s.value for s in Status), "partial", "suspect")
 
 TOP_KEYS: Final = ("version", "defaults", "gate", "invariants", "prove")
@@ -69,7 +70,7 @@ class LoadError(Exception):
 def discover(
     rootdir: Path, explicit: str | None = None, ini_value: str | None = None
 ) -> list[Path]:
-    """Return the invariants files to load, first match wins (SPEC section 1).
+    """Return the invariants files to load, first match wins (docs/loading.md).
 
     The order is: `explicit` (`--invariants=PATH`, a file or a folder), the
     ini setting `invariants_file`, the folder `invariants/` at the rootdir,
@@ -144,7 +145,7 @@ class _Draft:
     severity: Severity = Severity.MEDIUM
     lists: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
-    lifecycle: str = "active"
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
     reviewed: str | None = None
     prove_threshold: float | None = None
 
@@ -425,7 +426,7 @@ def _draft_choices(
         severity = check.choice(keys["severity"].value, "severity", SEVERITIES, ident)
         draft.severity = Severity(severity) if severity else draft.severity
     if "status" in keys:
-        draft.lifecycle = (
+        draft.lifecycle = Lifecycle(
             check.choice(keys["status"].value, "status", LIFECYCLES, ident) or "active"
         )
     if "links" in keys:

@@ -36,7 +36,8 @@ from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
 
 __all__ = [
     "ScopeResolver",
-    "default_search_path",
+    "first_line",
+    "search_path",
     "find_module_source",
     "module_name_for_file",
     "resolve_scope",
@@ -141,19 +142,24 @@ def _same_file(found: Path | None, target: Path) -> bool:
     return found is not None and found.resolve() == target
 
 
-def default_search_path(rootdir: Path) -> list[Path]:
-    """Return the import roots used outside pytest: ini `pythonpath`, rootdir, src, sys.path.
+def search_path(
+    rootdir: Path, pythonpath: Iterable[str | Path] | None = None, *, confined: bool = False
+) -> list[Path]:
+    """Return the import roots that scopes resolve against: the one definition.
 
-    `pythonpath` comes from the first pytest configuration file at `rootdir`
-    that holds pytest settings, in pytest's own order of precedence.
+    In order: pytest's `pythonpath` (given by a running pytest, else read from
+    the first pytest configuration file at `rootdir`, in pytest's own order of
+    precedence), the rootdir and its `src/`, then `sys.path`. `confined` keeps
+    only roots inside `rootdir`: an exported git revision must not resolve its
+    scopes in the work tree or site-packages (an editable install points there).
     """
-    entries = [rootdir / entry for entry in _ini_pythonpath(rootdir)]
+    extra = _ini_pythonpath(rootdir) if pythonpath is None else pythonpath
+    entries = [rootdir / entry for entry in extra]
     entries += [rootdir, rootdir / "src"]
     entries += [Path(entry) if entry else Path.cwd() for entry in sys.path]
-    unique: dict[Path, None] = {}
-    for entry in entries:
-        unique.setdefault(entry, None)
-    return list(unique)
+    if confined:
+        entries = [p for p in entries if p == rootdir or rootdir in p.parents]
+    return list(dict.fromkeys(entries))
 
 
 def _ini_pythonpath(rootdir: Path) -> list[str]:
@@ -302,7 +308,7 @@ def _canonical(qualname: str, definitions: dict[str, _DefNode]) -> str | None:
     return built
 
 
-def _first_line(node: _DefNode) -> int:
+def first_line(node: _DefNode) -> int:
     """Return the first line of a definition, decorators included."""
     return min([node.lineno, *(d.lineno for d in node.decorator_list)])
 
@@ -332,7 +338,7 @@ def _ast_statements(tree: ast.Module) -> set[int]:
     lines: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.stmt) and id(node) not in docstrings:
-            lines.add(_first_line(node) if isinstance(node, _DEF_TYPES) else node.lineno)
+            lines.add(first_line(node) if isinstance(node, _DEF_TYPES) else node.lineno)
     return lines
 
 
@@ -366,7 +372,7 @@ def _body_span(node: ast.AST) -> tuple[int, int] | None:
         return node.body.lineno, node.body.end_lineno or node.body.lineno
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         first = node.body[0]
-        start = _first_line(first) if isinstance(first, _DEF_TYPES) else first.lineno
+        start = first_line(first) if isinstance(first, _DEF_TYPES) else first.lineno
         return start, node.end_lineno or start
     return None
 
@@ -688,7 +694,7 @@ class ScopeResolver:
         if canonical is None:
             return self._missing_qualname(raw, module, qualname, source, location)
         node = source.definitions[canonical]
-        lines = (_first_line(node), node.end_lineno or node.lineno)
+        lines = (first_line(node), node.end_lineno or node.lineno)
         dotted = f"{module}.{canonical}"
         return self._entry(raw, ScopeKind.QUALNAME, source, dotted, lines, location)
 

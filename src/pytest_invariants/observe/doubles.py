@@ -1,8 +1,8 @@
 """Observe the test doubles a test puts in place, and the mocks scope code calls.
 
 `DoubleObserver` hooks `unittest.mock`, pytest-mock (which goes through
-`unittest.mock`) and pytest's `monkeypatch` (see `_mockhooks` and
-`_monkeypatchhooks` for the private internals relied upon) and turns what
+`unittest.mock`) and pytest's `monkeypatch` (see `observe/mockhooks.py` and
+`observe/monkeypatchhooks.py` for the private internals relied upon) and turns what
 they report into `model.DoubleRecord` and `model.MockCall` values.
 
 It keeps the set of *active* replacements at all times, so a double put in

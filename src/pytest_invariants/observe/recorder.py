@@ -1,14 +1,13 @@
 """Record which lines of the scope files each test executes.
 
 Only the code of the files some invariant names is observed, so the rest of
-the suite runs at full speed (SPEC section 3.1, FIELD-NOTES "Per-test
-execution data"). Two mechanisms sit behind one interface:
+the suite runs at full speed (docs/tracing.md). Two mechanisms sit behind one interface:
 
 * ``sys.monitoring`` (Python 3.12+): a monitoring tool of our own with LINE
-  events enabled only on the scope's code objects (``_sysmon.py``);
+  events enabled only on the scope's code objects (``observe/sysmon.py``);
 * ``probes`` (Python 3.10/3.11): a cheap statement compiled in front of every
   statement of the scope's functions, swapped in through ``func.__code__``
-  (``_probes.py``).
+  (``observe/probes.py``).
 
 Neither starts a ``coverage.Coverage`` nor calls ``sys.settrace``: either
 would pause or replace pytest-cov's tracer and silently change its numbers.

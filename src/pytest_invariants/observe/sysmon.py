@@ -4,7 +4,7 @@ LINE events are enabled only as local events on the scope's code objects. The
 callback records the hit and returns ``DISABLE``, so each line costs one call
 per test; ``restart_events()`` at every test start re-arms them, which keeps
 the data exact per test (a line run again by a later test counts again).
-Measured at 1.04x on 3.12 (FIELD-NOTES.md), against 3-4x for coverage
+Measured at 1.04x on 3.12 (docs/performance.md), against 3-4x for coverage
 contexts, with the same (test, line) pairs.
 """
 

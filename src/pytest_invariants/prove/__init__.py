@@ -1,0 +1,1 @@
+"""Proof by targeted mutation: make mutants, run the linked tests against each."""

@@ -1,8 +1,8 @@
-"""Proof by targeted mutation (SPEC section 8): plan, run workers, cache, report.
+"""Proof by targeted mutation (docs/prove.md): plan, run workers, cache, report.
 
 For each verified invariant with a scope, make small mutants of its scope code
 (`mutants.py`), run only its `real`, passing tests against each one in a
-worker process (`_mutant_runner.py`), and record which mutants the tests
+worker process (`prove/worker.py`), and record which mutants the tests
 killed. The user's files are never written: mutants live only in a worker's
 memory. What this module writes is ours: `.invariants/proof-cache.json`, and
 only when a proof finished.

@@ -1,4 +1,4 @@
-"""Small mutants of scope code, made from the source text alone (SPEC section 8).
+"""Small mutants of scope code, made from the source text alone (docs/prove.md).
 
 Pure: source text goes in, `Mutant` values come out; nothing is imported,
 executed or written. A mutant names a *site* (the n-th mutable node of the
@@ -20,6 +20,8 @@ import tokenize
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import CodeType
+
+from pytest_invariants.load.scopes import first_line
 
 __all__ = [
     "MUTATOR_VERSION",
@@ -75,10 +77,6 @@ class _Variant:
 # -- the functions a swap can reach -------------------------------------------------------
 
 
-def _first_line(node: _FunctionNode) -> int:
-    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
-
-
 def _functions(body: Sequence[ast.stmt], prefix: str = "") -> dict[str, _FunctionNode]:
     """Return module-level functions and methods by qualname; a later definition wins."""
     found: dict[str, _FunctionNode] = {}
@@ -98,7 +96,7 @@ def _in_scope(node: _FunctionNode, lines: tuple[int, int] | None) -> bool:
     if lines is None:
         return True
     last = node.end_lineno or node.lineno
-    return _first_line(node) <= lines[1] and last >= lines[0]
+    return first_line(node) <= lines[1] and last >= lines[0]
 
 
 # -- walking the mutable nodes in a fixed order ---------------------------------------------
@@ -130,7 +128,7 @@ def _sites(tree: ast.Module) -> list[_Site]:
     sites: list[_Site] = []
     for qualname, func in _functions(tree.body).items():
         body = ast.Module(body=func.body, type_ignores=[])
-        sites.extend(_walk(body, qualname, _first_line(func)))
+        sites.extend(_walk(body, qualname, first_line(func)))
     return sites
 
 

@@ -1,4 +1,4 @@
-"""The worker: run one invariant's mutants in one pytest process (SPEC section 8).
+"""The worker: run one invariant's mutants in one pytest process (docs/prove.md).
 
 `python -m pytest_invariants.prove.worker SPEC.json` starts pytest on the
 linked tests only, collects them once, runs them against the real code (the

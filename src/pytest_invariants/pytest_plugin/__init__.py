@@ -1,0 +1,1 @@
+"""The pytest side: hooks, claims, the per-test observer and the run collector."""

@@ -1,4 +1,4 @@
-"""Which tests claim which invariants (SPEC section 2): markers and `tests:` globs."""
+"""Which tests claim which invariants (docs/classification.md): markers and `tests:` globs."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from pytest_invariants.pytest_plugin.prove import prove_in_session
 from pytest_invariants.pytest_plugin.summary import RunSummary, print_run_summary
 from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import DEFAULT_PATH, evidence_from_dict, write_results
-from pytest_invariants.review.fingerprint import suspect_ids
+from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
 from pytest_invariants.status import classify
 
 __all__ = ["RunCollector", "XdistReceiver"]
@@ -164,7 +164,7 @@ class RunCollector:
     # -- verdicts ---------------------------------------------------------------
 
     def _suspects(self) -> set[str]:
-        return set(suspect_ids(self._set, self._config.rootpath))
+        return suspect_ids(self._set, disk_reader(self._config.rootpath))
 
     def _policy_violations(self, results: RunResults) -> list[Violation] | None:
         override_text = self._config.getoption("invariants_gate") or self._config.getini(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import entry_points
 
 import pytest
 
 from pytest_invariants.gate import PolicyError, parse_policy
 from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
+from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet
 from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
 from pytest_invariants.pytest_plugin.observer import TestObserver
@@ -51,11 +51,6 @@ def _register_detectors(config: pytest.Config) -> None:
             config.pluginmanager.register(module, f"invariants-detector-{entry.name}")
 
 
-def _search_path(config: pytest.Config) -> list[str]:
-    extra = [str(p) for p in config.getini("pythonpath")]
-    return list(dict.fromkeys([*extra, *sys.path, str(config.rootpath)]))
-
-
 def _load(config: pytest.Config) -> InvariantSet:
     """Load and validate the invariants, or stop the run with every problem located."""
     rootdir = config.rootpath
@@ -69,7 +64,9 @@ def _load(config: pytest.Config) -> InvariantSet:
             f"--invariants: no invariants file found under {rootdir} -- create invariants.yaml or "
             "an invariants/ folder, or name one with --invariants=PATH"
         )
-    invariant_set, problems = load_invariants(paths, rootdir, _search_path(config))
+    invariant_set, problems = load_invariants(
+        paths, rootdir, search_path(rootdir, config.getini("pythonpath"))
+    )
     if invariant_set is None or problems:
         raise pytest.UsageError(format_problems(problems))
     return invariant_set

@@ -15,6 +15,7 @@ from pytest_invariants.gate import Violation
 from pytest_invariants.model import (
     SEVERITIES,
     InvariantResult,
+    Lifecycle,
     Link,
     LinkKind,
     Outcome,
@@ -98,7 +99,7 @@ def flags(res: InvariantResult) -> list[str]:
         found.append("partial")
     if res.suspect:
         found.append("suspect")
-    if res.invariant.lifecycle == "deprecated":
+    if res.invariant.lifecycle is Lifecycle.DEPRECATED:
         found.append("deprecated")
     return found
 
@@ -112,7 +113,7 @@ def flag_words(res: InvariantResult) -> list[str]:
         words.append(f"partial: claiming test(s) did not run: {_few(res.partial_because)}")
     if res.suspect:
         words.append("suspect: changed since its last review (`invariants review`)")
-    if res.invariant.lifecycle == "deprecated":
+    if res.invariant.lifecycle is Lifecycle.DEPRECATED:
         words.append("deprecated: reported, never gated")
     return words
 

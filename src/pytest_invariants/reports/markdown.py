@@ -94,7 +94,7 @@ def _gate_lines(violations: Sequence[Violation]) -> list[str]:
     lines = ["", "### Gate failures", ""]
     for v in violations:
         lines.append(
-            f"- **{escape(v.invariant_id)}** ({v.severity}, owner {escape(v.owner)}) "
+            f"- **{escape(v.invariant_id)}** ({v.severity.value}, owner {escape(v.owner)}) "
             f"is **{v.reason}**: {escape(_cut(v.title))}"
         )
     return lines

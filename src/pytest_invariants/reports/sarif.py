@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from pytest_invariants import __version__
 from pytest_invariants.gate import Violation
-from pytest_invariants.model import InvariantResult, RunResults
+from pytest_invariants.model import InvariantResult, Lifecycle, RunResults
 from pytest_invariants.reports import (
     STATUS_MEANING,
     flag_words,
@@ -67,7 +67,7 @@ def _rule(name: str) -> dict[str, Any]:
 
 
 def _level(res: InvariantResult) -> str:
-    if res.invariant.lifecycle == "deprecated":
+    if res.invariant.lifecycle is Lifecycle.DEPRECATED:
         return "note"
     return "error" if res.invariant.severity.value in ("critical", "high") else "warning"
 

@@ -1,0 +1,1 @@
+"""Pull-request review: compare revisions, read git, fingerprint and mark reviewed."""

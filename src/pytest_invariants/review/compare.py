@@ -16,6 +16,7 @@ from pytest_invariants.model import (
     Invariant,
     InvariantResult,
     InvariantSet,
+    Lifecycle,
     Location,
     Problem,
     ScopeEntry,
@@ -26,6 +27,7 @@ from pytest_invariants.model import (
 )
 from pytest_invariants.review.fingerprint import SourceReader, scope_code
 from pytest_invariants.review.gitfiles import FileDiff
+from pytest_invariants.text import words
 
 __all__ = [
     "FAIL_ON",
@@ -159,10 +161,6 @@ class DiffReport:
 # -- comparing invariants -------------------------------------------------------------
 
 
-def _words(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _covers(wide: ScopeEntry, narrow: ScopeEntry) -> bool:
     """Return True when `wide` guards at least all the code `narrow` does."""
     if wide.raw.strip() == narrow.raw.strip():
@@ -247,7 +245,7 @@ def _set_change(name: str, old: Sequence[str], new: Sequence[str], what: str) ->
 
 
 def _text_change(name: str, old: str, new: str) -> FieldChange | None:
-    if _words(old) == _words(new):
+    if words(old) == words(new):
         return None
     if old.strip() and not new.strip():
         return FieldChange(name, old, new, Effect.WEAKENED, f"{name} removed")
@@ -266,14 +264,14 @@ def _severity_change(old: Severity, new: Severity) -> FieldChange | None:
     )
 
 
-def _lifecycle_change(old: str, new: str) -> FieldChange | None:
-    if old == new:
+def _lifecycle_change(old: Lifecycle, new: Lifecycle) -> FieldChange | None:
+    if old is new:
         return None
-    if new == "deprecated":
-        return FieldChange("status", old, new, Effect.WEAKENED, "made deprecated (never gated)")
-    if old == "deprecated":
-        return FieldChange("status", old, new, Effect.STRENGTHENED, "no longer deprecated")
-    return FieldChange("status", old, new, Effect.NEUTRAL, "lifecycle changed")
+    if new is Lifecycle.DEPRECATED:
+        return FieldChange(
+            "status", old.value, new.value, Effect.WEAKENED, "made deprecated (never gated)"
+        )
+    return FieldChange("status", old.value, new.value, Effect.STRENGTHENED, "no longer deprecated")
 
 
 def _threshold_change(old: float | None, new: float | None) -> FieldChange | None:
@@ -325,7 +323,7 @@ def field_changes(old: Invariant, new: Invariant) -> tuple[FieldChange, ...]:
 
 def _same_rule(old: Invariant, new: Invariant) -> bool:
     """Return True when two invariants with different ids state the same rule on the same code."""
-    return _words(old.title).casefold() == _words(new.title).casefold() and sorted(
+    return words(old.title).casefold() == words(new.title).casefold() and sorted(
         e.raw.strip() for e in old.code
     ) == sorted(e.raw.strip() for e in new.code)
 

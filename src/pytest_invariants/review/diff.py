@@ -1,4 +1,4 @@
-"""Compare invariants and the code they guard between two git revisions (SPEC section 10).
+"""Compare invariants and the code they guard between two git revisions (docs/diff.md).
 
 Data flows one way: `gitfiles` reads each revision (nothing is checked out),
 `loading` validates it as `pytest --invariants` would, the pure functions
@@ -18,7 +18,7 @@ from typing import Final
 from pytest_invariants.load.lenient import lenient_set
 from pytest_invariants.load.loading import LoadError, discover, load_invariants
 from pytest_invariants.load.pytestini import ini_setting
-from pytest_invariants.load.scopes import default_search_path
+from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import (
     GatePolicy,
     InvariantResult,
@@ -34,7 +34,7 @@ from pytest_invariants.review.compare import (
     compare_gate,
     compare_invariants,
 )
-from pytest_invariants.review.fingerprint import disk_reader, fingerprint
+from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
 from pytest_invariants.review.gitfiles import WORKTREE, FileDiff, Repo
 
 __all__ = ["DiffError", "HeadInvalid", "load_side", "run_diff"]
@@ -44,16 +44,6 @@ __all__ = ["DiffError", "HeadInvalid", "load_side", "run_diff"]
 _EXPORTED_SUFFIXES: Final = (".py", ".pyi", ".yaml", ".yml", ".toml", ".cfg", ".ini")
 
 # -- loading a revision ------------------------------------------------------------------
-
-
-def _search_path(root: Path, confined: bool) -> list[Path]:
-    paths = [Path(p) for p in default_search_path(root)]
-    if confined:
-        # An exported revision must not resolve scopes in the work tree or in
-        # site-packages (an editable install points at today's sources).
-        paths = [p for p in paths if p == root or root in p.parents]
-        paths += [p for p in (root / "src", root) if p.is_dir() and p not in paths]
-    return paths
 
 
 def _relabel(problems: Iterable[Problem], root: Path, label: str) -> tuple[Problem, ...]:
@@ -109,7 +99,7 @@ def load_side(
     if not paths:
         empty = InvariantSet(())
         return Side(label, commit, empty, read=disk_reader(root))
-    invariant_set, problems = load_invariants(paths, root, _search_path(root, confined))
+    invariant_set, problems = load_invariants(paths, root, search_path(root, confined=confined))
     shown = _relabel(problems, root, label) if confined else tuple(problems)
     if invariant_set is not None and not problems:
         return Side(label, commit, _relative_set(invariant_set, root), read=disk_reader(root))
@@ -163,11 +153,7 @@ def _base_reader(repo: Repo, commit: str) -> Callable[[FileDiff], str | None]:
 
 def _suspects(side: Side) -> list[str]:
     assert side.invariant_set is not None
-    return sorted(
-        inv.id
-        for inv in side.invariant_set.invariants
-        if inv.reviewed and inv.reviewed != fingerprint(inv, side.read)
-    )
+    return sorted(suspect_ids(side.invariant_set, side.read))
 
 
 def _results_by_id(results: RunResults | None) -> dict[str, InvariantResult] | None:

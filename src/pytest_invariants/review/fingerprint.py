@@ -1,4 +1,4 @@
-"""The `reviewed:` fingerprint (SPEC section 10): what an invariant means and the code it guards.
+"""The `reviewed:` fingerprint (docs/diff.md): what an invariant means and the code it guards.
 
 The fingerprint is `sha256:` over two parts:
 
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind
+from pytest_invariants.text import words
 
 __all__ = [
     "PREFIX",
@@ -179,15 +180,11 @@ def entry_code(entry: ScopeEntry, read: SourceReader) -> str | None:
 # -- the fingerprint ------------------------------------------------------------
 
 
-def _words(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _meaning(inv: Invariant) -> dict[str, object]:
     return {
         "format": _FORMAT,
-        "title": _words(inv.title),
-        "why": _words(inv.why),
+        "title": words(inv.title),
+        "why": words(inv.why),
         "code": sorted(entry.raw.strip() for entry in inv.code),
         "must_be_real": sorted(inv.must_be_real),
         "allow_doubles": sorted(inv.allow_doubles),
@@ -216,16 +213,15 @@ def disk_reader(rootdir: Path) -> SourceReader:
     return read
 
 
-def suspect_ids(
-    invariant_set: InvariantSet, rootdir: Path, read: SourceReader | None = None
-) -> set[str]:
+def suspect_ids(invariant_set: InvariantSet, read: SourceReader) -> set[str]:
     """Return the ids whose stored `reviewed:` differs from their fingerprint now.
 
     An invariant never reviewed is not suspect: there is nothing to compare.
+    `read` gives the sources as they are now: `disk_reader(rootdir)` for the
+    work tree, a git reader for a revision.
     """
-    reader = read or disk_reader(rootdir)
     return {
         inv.id
         for inv in invariant_set.invariants
-        if inv.reviewed and inv.reviewed != fingerprint(inv, reader)
+        if inv.reviewed and inv.reviewed != fingerprint(inv, read)
     }
