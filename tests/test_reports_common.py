@@ -9,8 +9,10 @@ import jsonschema
 import pytest
 
 from pytest_invariants import results as results_module
+from pytest_invariants.gate import evaluate
 from pytest_invariants.model import Status
 from pytest_invariants.reports import by_status, needs_attention, reason, worst_first
+from pytest_invariants.reports.view import RunView
 from tests.report_builders import sample_results
 
 SCHEMA = Path(results_module.__file__).parent / "schemas" / "results.schema.json"
@@ -49,6 +51,19 @@ def test_counts_cover_every_status() -> None:
 def test_reason_quotes_the_evidence(iid: str, words: str) -> None:
     res = {r.invariant.id: r for r in sample_results().invariants}[iid]
     assert words in reason(res)
+
+
+def test_the_run_view_holds_what_every_report_says() -> None:
+    results = sample_results()
+    violations = evaluate(results.invariants, results.invariant_set.gate)
+    view = RunView.of(results, violations)
+    assert [item.id for item in view.attention] == [r.invariant.id for r in needs_attention(results)]
+    assert dict(view.counts) == by_status(results.invariants)
+    assert view.gate_count == 3 and view.gate["PART-1"][0].reason == "unverified"
+    part = view.get("PART-1")
+    assert part is not None and part.gate_reasons == ("unverified", "partial")
+    assert part.flags == ("partial",) and part.flag_words[0].startswith("partial:")
+    assert RunView.of(results, None).gated is False
 
 
 def test_results_file_matches_its_schema() -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pytest_invariants.model import (
-    Location,
-)
+from pytest_invariants.model import Location
+from pytest_invariants.reports.markdown import code
+from pytest_invariants.reports.markdown import escape as _md
 from pytest_invariants.review.compare import (
     Change,
     DiffReport,
@@ -37,18 +37,16 @@ def impact_summary(report: DiffReport) -> str:
     return sentence + "."
 
 
-def _md(text: object) -> str:
-    """Escape text for a Markdown table cell or line (no HTML, no table breaks)."""
-    value = str(text).replace("\\", "\\\\").replace("|", "\\|")
-    value = value.replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(value.split())
+def _cell(text: object) -> str:
+    """User text as inline code inside a table cell (the Markdown report's own escaping)."""
+    return code(text, cell=True)
 
 
 def _md_value(value: Any) -> str:
     if value is None or value == "" or value == []:
         return "—"
     if isinstance(value, list):
-        return ", ".join(f"`{_md(v)}`" for v in value)
+        return ", ".join(_cell(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{_md(k)}: {_md(v)}" for k, v in value.items())
     return _md(value)
@@ -64,14 +62,14 @@ _BADGE: Final = {
 def _md_headline(report: DiffReport) -> list[str]:
     counts = [f"{len(report.of_kind(k))} {k}" for k in ("added", "removed", "renamed", "changed")]
     lines = [
-        f"## Invariants: `{_md(report.base)}` → `{_md(report.head)}`",
+        f"## Invariants: {code(report.base)} → {code(report.head)}",
         "",
         f"{', '.join(counts)}; **{len(report.weakened)} weakened**. {impact_summary(report)}",
     ]
     if report.base_problems:
         lines += [
             "",
-            f"> **Note:** the invariants at `{_md(report.base)}` are invalid "
+            f"> **Note:** the invariants at {code(report.base)} are invalid "
             f"({len(report.base_problems)} problem(s)); they were compared as far as they "
             "could be read.",
         ]
@@ -79,9 +77,9 @@ def _md_headline(report: DiffReport) -> list[str]:
 
 
 def _md_change(change: Change, suspects: set[str]) -> list[str]:
-    name = f"`{_md(change.id)}`"
+    name = code(change.id)
     if change.old_id:
-        name = f"`{_md(change.old_id)}` → {name}"
+        name = f"{code(change.old_id)} → {name}"
     flag = " — 🔎 suspect (needs review)" if change.id in suspects else ""
     head = (
         f"#### {name} ({_md(change.severity)}) {_md(change.title)} — {_BADGE[change.effect]}{flag}"
@@ -101,7 +99,7 @@ def _md_list(title: str, changes: Sequence[Change], where: str) -> list[str]:
     if not changes:
         return []
     items = [
-        f"- `{_md(c.id)}` ({_md(c.severity)}) {_md(c.title)} — {where} `{_md(c.location)}`"
+        f"- {code(c.id)} ({_md(c.severity)}) {_md(c.title)} — {where} {code(c.location)}"
         for c in changes
     ]
     return [f"### {title}", "", *items, ""]
@@ -118,13 +116,13 @@ def _md_impacts(report: DiffReport, suspects: set[str]) -> list[str]:
     ]
     for imp in sorted(report.impacts, key=_impact_order):
         scope = "<br>".join(
-            f"`{_md(e.entry)}` ({e.how}, {_md(e.file)}:{_lines(e.lines)})" for e in imp.entries
+            f"{_cell(e.entry)} ({e.how}, {_md(e.file)}:{_lines(e.lines)})" for e in imp.entries
         )
-        tests = "<br>".join(f"`{_md(n)}` {link}, {outcome}" for n, link, outcome in imp.tests)
+        tests = "<br>".join(f"{_cell(n)} {link}, {outcome}" for n, link, outcome in imp.tests)
         status = imp.status or ("not in results" if report.has_results else "—")
         flag = " 🔎" if imp.id in suspects else ""
         rows.append(
-            f"| `{_md(imp.id)}`{flag} {_md(imp.title)} | {imp.severity} | {status} | "
+            f"| {_cell(imp.id)}{flag} {_md(imp.title)} | {imp.severity} | {status} | "
             f"{scope} | {tests or '—'} |"
         )
     return [*rows, ""]
@@ -162,7 +160,7 @@ def render_markdown(report: DiffReport) -> str:
         lines += [
             "### Suspect (meaning or scope code changed since `invariants review`)",
             "",
-            *[f"- `{_md(s)}`" for s in report.suspects],
+            *[f"- {code(s)}" for s in report.suspects],
             "",
         ]
     if not (report.changes or report.gate_changes or report.impacts or report.suspects):

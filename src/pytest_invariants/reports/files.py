@@ -10,6 +10,7 @@ from pathlib import Path
 from pytest_invariants.gate import Violation
 from pytest_invariants.model import RunResults
 from pytest_invariants.reports import html, markdown, sarif
+from pytest_invariants.reports.view import RunView
 from pytest_invariants.results import write_atomically
 
 __all__ = ["render_format", "write_reports"]
@@ -17,13 +18,16 @@ __all__ = ["render_format", "write_reports"]
 
 def render_format(fmt: str, results: RunResults, violations: Sequence[Violation] | None) -> str:
     """Return the text of one report format: 'html', 'md' or 'sarif'."""
-    listed = list(violations) if violations is not None else None
+    return _render_view(fmt, RunView.of(results, violations))
+
+
+def _render_view(fmt: str, view: RunView) -> str:
     if fmt == "html":
-        return html.render(results, listed)
+        return html.render_view(view)
     if fmt == "md":
-        return markdown.render(results, listed)
+        return markdown.render_view(view)
     if fmt == "sarif":
-        return json.dumps(sarif.render(results, listed), indent=1) + "\n"
+        return json.dumps(sarif.render_view(view), indent=1) + "\n"
     raise ValueError(f"unknown report format {fmt!r}")
 
 
@@ -34,10 +38,11 @@ def write_reports(
 ) -> list[Path]:
     """Write every requested report atomically; return the paths written."""
     written = []
+    view = RunView.of(results, violations)  # built once, read by every report
     for fmt, path in paths.items():
         if path is None:
             continue
-        text = render_format(fmt, results, violations)
+        text = _render_view(fmt, view)
         write_atomically(path, text)
         written.append(path)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):

@@ -33,17 +33,9 @@ from pytest_invariants.model import (
     ScopeEntry,
     TestEvidence,
 )
-from pytest_invariants.reports import (
-    STATUS_MEANING,
-    STATUSES,
-    by_severity,
-    by_status,
-    flag_words,
-    flags,
-    reason,
-    violations_by_id,
-)
+from pytest_invariants.reports import STATUS_MEANING, STATUSES
 from pytest_invariants.reports.svg import STATUS_COLOR, draw_graph, neighbourhood, status_chart
+from pytest_invariants.reports.view import InvariantView, RunView
 from pytest_invariants.results import write_atomically
 
 __all__ = [
@@ -59,6 +51,7 @@ __all__ = [
     "build_page",
     "render",
     "render_to",
+    "render_view",
 ]
 
 # A scope entry longer than this shows its first lines only, with a count of the rest.
@@ -202,17 +195,17 @@ def safe_href(target: str) -> str | None:
     return text
 
 
-def _row(index: int, res: InvariantResult) -> RowView:
-    inv = res.invariant
+def _row(index: int, item: InvariantView) -> RowView:
+    inv = item.invariant
     return RowView(
         index,
         inv.id,
         inv.title,
-        res.status.value,
-        inv.severity.value,
+        item.status,
+        item.severity,
         inv.owner,
-        res.scope_coverage,
-        tuple(flags(res)),
+        item.result.scope_coverage,
+        item.flags,
         inv.tags,
     )
 
@@ -314,21 +307,20 @@ class _Context:
     by_id: Mapping[str, InvariantResult]
     dependents: Mapping[str, list[str]]
     tests: Mapping[str, TestEvidence]
-    gate: Mapping[str, list[Violation]]
     reader: SourceReader
 
 
-def _detail(row: RowView, res: InvariantResult, ctx: _Context) -> DetailView:
-    inv = res.invariant
+def _detail(row: RowView, item: InvariantView, ctx: _Context) -> DetailView:
+    res, inv = item.result, item.invariant
     nodes, edges = neighbourhood(res, ctx.by_id, ctx.dependents.get(inv.id, []), ctx.tests)
     return DetailView(
         row=row,
         why=inv.why,
         lifecycle=inv.lifecycle,
-        reason=reason(res),
-        meaning=STATUS_MEANING[res.status.value],
-        flag_words=tuple(flag_words(res)),
-        gate_reasons=tuple(v.reason for v in ctx.gate.get(inv.id, [])),
+        reason=item.reason,
+        meaning=item.meaning,
+        flag_words=item.flag_words,
+        gate_reasons=item.gate_reasons,
         location=str(inv.location),
         links=tuple(HrefView(k, v, safe_href(v)) for k, v in inv.links.items()),
         scope=tuple(e.raw for e in inv.code),
@@ -371,30 +363,34 @@ def _info(results: RunResults) -> tuple[tuple[str, str], ...]:
 
 def build_page(results: RunResults, violations: Sequence[Violation] | None) -> PageView:
     """Turn results and the gate's verdict into the plain views the template renders."""
-    items = results.invariants
-    gate = violations_by_id(violations)
+    return page_of(RunView.of(results, violations))
+
+
+def page_of(view: RunView) -> PageView:
+    """Turn a run's view into the plain views the template renders."""
+    results = view.results
     ctx = _Context(
-        {r.invariant.id: r for r in items},
-        _dependents(items),
+        {r.invariant.id: r for r in results.invariants},
+        _dependents(results.invariants),
         {t.nodeid: t for t in results.tests},
-        gate,
         SourceReader(results.info.rootdir),
     )
-    rows = tuple(_row(i, res) for i, res in enumerate(items))
-    counts = by_status(items)
+    rows = tuple(_row(i, item) for i, item in enumerate(view.items))
+    counts = dict(view.counts)
+    violations = view.violations
     return PageView(
         title="pytest-invariants report",
         info=_info(results),
-        warnings=results.info.warnings,
-        total=len(items),
-        tests=len(results.tests),
+        warnings=view.warnings,
+        total=view.total,
+        tests=view.tests,
         counts=counts,
-        matrix=by_severity(items),
+        matrix={sev: dict(row) for sev, row in view.matrix.items()},
         chart=status_chart(counts),
         gate=None if violations is None else tuple(v.render() for v in violations),
-        gate_count=len(gate),
+        gate_count=view.gate_count,
         rows=rows,
-        details=tuple(_detail(row, res, ctx) for row, res in zip(rows, items, strict=True)),
+        details=tuple(_detail(row, item, ctx) for row, item in zip(rows, view.items, strict=True)),
         owners=tuple(sorted({r.owner for r in rows})),
     )
 
@@ -433,7 +429,12 @@ def _csp_hash(script: str) -> str:
 
 def render(results: RunResults, violations: Sequence[Violation] | None) -> str:
     """Return the HTML report as one self-contained document."""
-    page = build_page(results, violations)
+    return render_view(RunView.of(results, violations))
+
+
+def render_view(view: RunView) -> str:
+    """Return the HTML report of a run's view as one self-contained document."""
+    page = page_of(view)
     script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
     style = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     template = _environment().get_template("report.html.j2")

@@ -13,21 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_invariants.gate import Violation
-from pytest_invariants.model import SEVERITIES, InvariantResult, RunResults
-from pytest_invariants.reports import (
-    STATUS_MEANING,
-    STATUSES,
-    by_severity,
-    by_status,
-    flags,
-    needs_attention,
-    reason,
-)
+from pytest_invariants.model import SEVERITIES, RunResults
+from pytest_invariants.reports import STATUS_MEANING, STATUSES
+from pytest_invariants.reports.view import InvariantView, RunView
+from pytest_invariants.text import words
 
-__all__ = ["MAX_BYTES", "append_step_summary", "escape", "render"]
+__all__ = ["MAX_BYTES", "append_step_summary", "code", "escape", "render", "render_view"]
 
 # GitHub's limit is 1 MiB per step; keep room for what other steps append.
 MAX_BYTES = 1024 * 1024 - 16 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 ICON = {
     "failing": "❌",
@@ -40,19 +35,45 @@ ICON = {
 }
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~@&])")
+_TICKS = re.compile(r"`+")
 
 
-def escape(text: str) -> str:
-    """Return `text` safe inside a Markdown table cell: one line, no markup, no HTML."""
-    flat = " ".join(text.split())
-    return _SPECIAL.sub(r"\\\1", flat)
+def _flat(text: object) -> str:
+    """One line, no control character (they mean nothing in Markdown but can hide text)."""
+    return words(_CONTROL.sub(" ", str(text)))
+
+
+def escape(text: object) -> str:
+    """Return `text` safe in a Markdown line or table cell: no markup, no HTML, no mention.
+
+    Every report that writes Markdown (this one, `invariants diff`) uses it for user
+    text, so a title cannot embed an image, a link, an @-mention or a table break.
+    """
+    return _SPECIAL.sub(r"\\\1", _flat(text))
+
+
+def code(text: object, *, cell: bool = False) -> str:
+    """Return `text` as an inline code span: shown as written, inert (no HTML, no mention).
+
+    The fence is one backtick longer than any run inside the text, so a backtick
+    cannot close the span early; in a table `cell`, `|` is escaped (GFM splits cells
+    on it even inside code).
+    """
+    flat = _flat(text)
+    if not flat:
+        return ""
+    if cell:
+        flat = flat.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in _TICKS.findall(flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def _cut(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _headline(results: RunResults, violations: Sequence[Violation] | None) -> str:
+def _headline(violations: Sequence[Violation] | None) -> str:
     if violations is None:
         verdict = "no gate policy"
     elif violations:
@@ -63,11 +84,10 @@ def _headline(results: RunResults, violations: Sequence[Violation] | None) -> st
     return f"## pytest-invariants: {verdict}"
 
 
-def _overview(results: RunResults) -> list[str]:
-    counts = by_status(results.invariants)
-    matrix = by_severity(results.invariants)
+def _overview(view: RunView) -> list[str]:
+    counts, matrix = view.counts, view.matrix
     lines = [
-        f"**{len(results.invariants)} invariants**, {len(results.tests)} tests.",
+        f"**{view.total} invariants**, {view.tests} tests.",
         "",
         "| status | total | " + " | ".join(SEVERITIES) + " | meaning |",
         "|---|---:|" + "---:|" * len(SEVERITIES) + "---|",
@@ -79,13 +99,13 @@ def _overview(results: RunResults) -> list[str]:
                 f"| {ICON[status]} {status} | {counts[status]} | {cells} | "
                 f"{STATUS_MEANING[status]} |"
             )
-    if results.info.partial:
+    if view.partial:
         lines += [
             "",
             "> **Partial run**: some claiming tests did not run (-k, a single file or "
             "a shard), so some statuses rest on less evidence than usual.",
         ]
-    if not results.info.complete:
+    if not view.complete:
         lines += ["", "> **Interrupted run**: the results are incomplete."]
     return lines
 
@@ -100,13 +120,13 @@ def _gate_lines(violations: Sequence[Violation]) -> list[str]:
     return lines
 
 
-def _row(res: InvariantResult) -> str:
-    inv = res.invariant
-    flag = f" ({', '.join(flags(res))})" if flags(res) else ""
+def _row(item: InvariantView) -> str:
+    inv = item.invariant
+    flag = f" ({', '.join(item.flags)})" if item.flags else ""
     return (
-        f"| {ICON[res.status.value]} {res.status.value}{flag} | {escape(inv.id)} | "
-        f"{inv.severity.value} | {escape(inv.owner)} | {escape(_cut(inv.title))} | "
-        f"{escape(_cut(reason(res), 240))} |"
+        f"| {ICON[item.status]} {item.status}{flag} | {escape(inv.id)} | "
+        f"{item.severity} | {escape(inv.owner)} | {escape(_cut(inv.title))} | "
+        f"{escape(_cut(item.reason, 240))} |"
     )
 
 
@@ -138,16 +158,22 @@ def _fit(head: list[str], rows: list[str], budget: int, what: str) -> list[str]:
 
 def render(results: RunResults, violations: Sequence[Violation] | None) -> str:
     """Return the Markdown report, at most MAX_BYTES long."""
-    lines = [_headline(results, violations), "", *_overview(results)]
-    tail = ["", "<sub>pytest-invariants " + escape(results.info.tool_version) + "</sub>"]
+    return render_view(RunView.of(results, violations))
+
+
+def render_view(view: RunView) -> str:
+    """Return the Markdown report of a run's view, at most MAX_BYTES long."""
+    violations = view.violations
+    lines = [_headline(violations), "", *_overview(view)]
+    tail = ["", "<sub>pytest-invariants " + escape(view.results.info.tool_version) + "</sub>"]
     budget = MAX_BYTES - sum(len(line.encode()) + 1 for line in lines + tail) - 512
     if violations:
         gate = _gate_lines(violations)
         lines += _fit(gate[:3], gate[3:], budget // 2, "gate failures")
     budget = MAX_BYTES - sum(len(line.encode()) + 1 for line in lines + tail) - 512
-    attention = needs_attention(results)
+    attention = view.attention
     if attention:
-        lines += _fit(_attention_head(), [_row(res) for res in attention], budget, "invariants")
+        lines += _fit(_attention_head(), [_row(item) for item in attention], budget, "invariants")
     return "\n".join(lines + tail) + "\n"
 
 

@@ -15,17 +15,11 @@ from urllib.parse import quote
 
 from pytest_invariants import __version__
 from pytest_invariants.gate import Violation
-from pytest_invariants.model import InvariantResult, Lifecycle, RunResults
-from pytest_invariants.reports import (
-    STATUS_MEANING,
-    flag_words,
-    is_good,
-    reason,
-    violations_by_id,
-    worst_first,
-)
+from pytest_invariants.model import Lifecycle, RunResults
+from pytest_invariants.reports import STATUS_MEANING
+from pytest_invariants.reports.view import InvariantView, RunView
 
-__all__ = ["RULE_IDS", "SARIF_SCHEMA", "dumps", "render", "rule_id"]
+__all__ = ["RULE_IDS", "SARIF_SCHEMA", "dumps", "render", "render_view", "rule_id"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/pytest-invariants/"
@@ -66,70 +60,69 @@ def _rule(name: str) -> dict[str, Any]:
     }
 
 
-def _level(res: InvariantResult) -> str:
-    if res.invariant.lifecycle is Lifecycle.DEPRECATED:
+def _level(item: InvariantView) -> str:
+    if item.invariant.lifecycle is Lifecycle.DEPRECATED:
         return "note"
-    return "error" if res.invariant.severity.value in ("critical", "high") else "warning"
+    return "error" if item.severity in ("critical", "high") else "warning"
 
 
-def _message(res: InvariantResult, reasons: Sequence[str]) -> str:
-    inv = res.invariant
+def _message(item: InvariantView, reasons: Sequence[str]) -> str:
+    inv = item.invariant
     lines = [
-        f"{inv.id} ({inv.severity.value}, owner {inv.owner}) is {' and '.join(reasons)}: "
-        f"{inv.title}",
-        f"Evidence: {reason(res)}.",
-        *flag_words(res),
+        f"{inv.id} ({item.severity}, owner {inv.owner}) is {' and '.join(reasons)}: {inv.title}",
+        f"Evidence: {item.reason}.",
+        *item.flag_words,
         f"Why it matters: {inv.why}",
     ]
     return "\n".join(line for line in lines if line)
 
 
-def _location(res: InvariantResult, fallback: str) -> list[dict[str, Any]]:
-    path = res.invariant.location.path or fallback
+def _location(item: InvariantView, fallback: str) -> list[dict[str, Any]]:
+    path = item.invariant.location.path or fallback
     if not path:
         return []
-    region = {"startLine": max(res.invariant.location.line, 1)}
+    region = {"startLine": max(item.invariant.location.line, 1)}
     uri = quote(path.replace("\\", "/"), safe="/")
     return [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}]
 
 
-def _result(res: InvariantResult, reasons: Sequence[str], fallback: str) -> dict[str, Any]:
-    inv = res.invariant
+def _result(item: InvariantView, reasons: Sequence[str], fallback: str) -> dict[str, Any]:
+    inv = item.invariant
     primary = reasons[0]
     return {
         "ruleId": rule_id(primary),
         "ruleIndex": REASONS.index(primary),
-        "level": _level(res),
-        "message": {"text": _message(res, reasons)},
-        "locations": _location(res, fallback),
+        "level": _level(item),
+        "message": {"text": _message(item, reasons)},
+        "locations": _location(item, fallback),
         "partialFingerprints": {"invariantId/v1": inv.id},
         "properties": {
             "invariant": inv.id,
-            "status": res.status.value,
-            "severity": inv.severity.value,
+            "status": item.status,
+            "severity": item.severity,
             "owner": inv.owner,
-            "scopeCoverage": res.scope_coverage,
+            "scopeCoverage": item.result.scope_coverage,
             "tags": list(inv.tags),
         },
     }
 
 
-def _reported(
-    results: RunResults, violations: Sequence[Violation] | None
-) -> list[tuple[InvariantResult, list[str]]]:
+def _reported(view: RunView) -> list[tuple[InvariantView, list[str]]]:
     """Return the invariants to report, each with its reasons, worst first."""
-    if violations is None:
-        bad = [res for res in worst_first(results.invariants) if not is_good(res)]
-        return [(res, [res.status.value]) for res in bad]
-    by_id = {res.invariant.id: res for res in results.invariants}
-    grouped = violations_by_id(violations)
-    return [
-        (by_id[iid], [v.reason for v in found]) for iid, found in grouped.items() if iid in by_id
-    ]
+    if not view.gated:
+        return [(item, [item.status]) for item in view.ordered if not item.good]
+    found = [(view.get(iid), found) for iid, found in view.gate.items()]
+    return [(item, [v.reason for v in vs]) for item, vs in found if item is not None]
 
 
 def render(results: RunResults, violations: Sequence[Violation] | None) -> dict[str, Any]:
     """Return the SARIF 2.1.0 log as a JSON-ready dict."""
+    return render_view(RunView.of(results, violations))
+
+
+def render_view(view: RunView) -> dict[str, Any]:
+    """Return the SARIF 2.1.0 log of a run's view as a JSON-ready dict."""
+    results = view.results
     fallback = results.invariant_set.files[0] if results.invariant_set.files else ""
     driver = {
         "name": "pytest-invariants",
@@ -139,9 +132,7 @@ def render(results: RunResults, violations: Sequence[Violation] | None) -> dict[
     }
     run: dict[str, Any] = {
         "tool": {"driver": driver},
-        "results": [
-            _result(res, reasons, fallback) for res, reasons in _reported(results, violations)
-        ],
+        "results": [_result(item, reasons, fallback) for item, reasons in _reported(view)],
         "columnKind": "unicodeCodePoints",
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

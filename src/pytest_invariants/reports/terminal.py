@@ -16,20 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from pytest_invariants.gate import Violation
-from pytest_invariants.model import SEVERITIES, InvariantResult, Link, RunResults
-from pytest_invariants.reports import (
-    STATUS_MEANING,
-    STATUSES,
-    by_severity,
-    by_status,
-    flag_words,
-    flags,
-    needs_attention,
-    reason,
-    worst_first,
-)
+from pytest_invariants.model import SEVERITIES, Link, RunResults
+from pytest_invariants.reports import STATUS_MEANING, STATUSES
+from pytest_invariants.reports.view import InvariantView, RunView
 
-__all__ = ["ATTENTION_LIMIT", "make_console", "render"]
+__all__ = ["ATTENTION_LIMIT", "make_console", "render", "render_view"]
 
 # Without -v, list this many invariants that need attention; the rest are counted.
 ATTENTION_LIMIT = 25
@@ -65,20 +56,18 @@ def _status(value: str) -> Text:
     return Text(value, style=STATUS_STYLE.get(value, ""))
 
 
-def _summary_line(results: RunResults) -> Text:
-    counts = by_status(results.invariants)
-    parts = [f"{n} {status}" for status, n in counts.items() if n]
-    line = Text(f"invariants: {len(results.invariants)} ({', '.join(parts) or 'none'})")
-    if results.info.partial:
+def _summary_line(view: RunView) -> Text:
+    parts = [f"{n} {status}" for status, n in view.counts.items() if n]
+    line = Text(f"invariants: {view.total} ({', '.join(parts) or 'none'})")
+    if view.partial:
         line.append("; partial run: some claiming tests did not run", style="yellow")
-    if not results.info.complete:
+    if not view.complete:
         line.append("; the run was interrupted", style="yellow")
     return line
 
 
-def _summary_table(results: RunResults) -> Table:
-    matrix = by_severity(results.invariants)
-    counts = by_status(results.invariants)
+def _summary_table(view: RunView) -> Table:
+    matrix, counts = view.matrix, view.counts
     table = Table(title="pytest-invariants", box=box.SIMPLE, title_justify="left")
     table.add_column("status")
     table.add_column("total", justify="right")
@@ -93,19 +82,17 @@ def _summary_table(results: RunResults) -> Table:
     return table
 
 
-def _attention_table(items: Sequence[InvariantResult]) -> Table:
+def _attention_table(items: Sequence[InvariantView]) -> Table:
     table = Table(title="needs attention (worst first)", box=box.SIMPLE, title_justify="left")
     for name in ("status", "id", "severity", "owner", "title / why"):
         table.add_column(name, overflow="fold")
-    for res in items:
-        inv = res.invariant
+    for item in items:
+        inv = item.invariant
         detail = Text(inv.title)
-        detail.append(f"\n{reason(res)}", style="dim")
-        for words in flag_words(res):
+        detail.append(f"\n{item.reason}", style="dim")
+        for words in item.flag_words:
             detail.append(f"\n{words}", style="yellow")
-        table.add_row(
-            _status(res.status.value), Text(inv.id), inv.severity.value, Text(inv.owner), detail
-        )
+        table.add_row(_status(item.status), Text(inv.id), item.severity, Text(inv.owner), detail)
     return table
 
 
@@ -128,19 +115,19 @@ def _link_line(link: Link) -> Text:
     return line
 
 
-def _every_invariant(results: RunResults, console: Console) -> None:
+def _every_invariant(view: RunView, console: Console) -> None:
     console.print(Text("every invariant", style="bold"))
-    for res in worst_first(results.invariants):
-        inv = res.invariant
+    for item in view.ordered:
+        inv = item.invariant
         head = Text("  ")
-        head.append(_status(res.status.value))
-        head.append(f" {inv.id} [{inv.severity.value}, {inv.owner}] {inv.title}")
-        if flags(res):
-            head.append(f" ({', '.join(flags(res))})", style="yellow")
+        head.append(_status(item.status))
+        head.append(f" {inv.id} [{item.severity}, {inv.owner}] {inv.title}")
+        if item.flags:
+            head.append(f" ({', '.join(item.flags)})", style="yellow")
         console.print(head)
-        for link in res.links:
+        for link in item.result.links:
             console.print(_link_line(link))
-        if not res.links:
+        if not item.result.links:
             console.print(Text("    no test is linked to it", style="dim"))
 
 
@@ -151,23 +138,29 @@ def render(
     verbosity: int = 0,
 ) -> None:
     """Print the invariants report; -q prints one line and the gate's failures only."""
+    render_view(RunView.of(results, violations), console, verbosity)
+
+
+def render_view(view: RunView, console: Console, verbosity: int = 0) -> None:
+    """Print the report of a run's view (see `render`)."""
+    violations = view.violations
     if verbosity < 0:
-        console.print(_summary_line(results))
+        console.print(_summary_line(view))
         if violations:
             _gate(violations, console)
         return
-    console.print(_summary_table(results))
-    console.print(_summary_line(results))
-    attention = needs_attention(results)
+    console.print(_summary_table(view))
+    console.print(_summary_line(view))
+    attention = view.attention
     shown = attention if verbosity >= 1 else attention[:ATTENTION_LIMIT]
     if shown:
         console.print(_attention_table(shown))
     if len(attention) > len(shown):
         more = len(attention) - len(shown)
         console.print(Text(f"... and {more} more: use -v, or the HTML report", style="dim"))
-    for warning in results.info.warnings:
+    for warning in view.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     if verbosity >= 1:
-        _every_invariant(results, console)
+        _every_invariant(view, console)
     if violations is not None:
         _gate(violations, console)
