@@ -57,7 +57,8 @@ def test_the_run_view_holds_what_every_report_says() -> None:
     results = sample_results()
     violations = evaluate(results.invariants, results.invariant_set.gate)
     view = RunView.of(results, violations)
-    assert [item.id for item in view.attention] == [r.invariant.id for r in needs_attention(results)]
+    expected = [r.invariant.id for r in needs_attention(results)]
+    assert [item.id for item in view.attention] == expected
     assert dict(view.counts) == by_status(results.invariants)
     assert view.gate_count == 3 and view.gate["PART-1"][0].reason == "unverified"
     part = view.get("PART-1")
