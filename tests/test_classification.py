@@ -30,7 +30,7 @@ CHARGE = ScopeEntry(
     dotted="shop.billing.charge_order",
     lines=(10, 16),
     executable=frozenset({11, 12, 13, 14, 15, 16}),
-    reads=frozenset({"shop.billing.gateway", "shop.billing.gateway.charge"}),
+    reads=frozenset({"shop.billing.gateway.charge", "shop.billing.transport.TransportError"}),
 )
 
 
@@ -65,11 +65,12 @@ def evidence(
 
 
 def double(
-    target: str, original: ObjectRef | None = None, kind: DoubleKind = DoubleKind.DOUBLE
+    target: str,
+    original: ObjectRef | None = None,
+    kind: DoubleKind = DoubleKind.DOUBLE,
+    via: str = "unittest.mock.patch",
 ) -> DoubleRecord:
-    return DoubleRecord(
-        target, kind, "MagicMock", "unittest.mock.patch", "tests/test_pay.py:9", original
-    )
+    return DoubleRecord(target, kind, "MagicMock", via, "tests/test_pay.py:9", original)
 
 
 @pytest.mark.invariant("LINK-001")
@@ -98,6 +99,57 @@ def test_patching_a_reexport_is_recognised_by_the_replaced_objects_identity() ->
 def test_replacing_a_module_level_name_the_scope_reads_is_against_doubles() -> None:
     link = link_for(invariant(), evidence(doubles=(double("shop.billing.gateway"),)))
     assert link is not None and (link.kind, link.detail) == (LinkKind.MOCK_BASED, "against-doubles")
+
+
+@pytest.mark.invariant("LINK-002")
+@pytest.mark.parametrize(
+    ("target", "spoils"),
+    [
+        ("shop.billing.gateway.charge", True),  # the chain itself
+        ("shop.billing.gateway", True),  # an ancestor of it
+        ("shop.billing.gateway.charge.retry", True),  # under a chain that is no module
+        ("shop.billing.gateway.refund", False),  # a sibling of the chain
+        ("shop.billing.transport", True),  # the module read as a whole
+        ("shop", True),  # its ancestor
+        ("shop.billing.transport.Adapter.send", False),  # elsewhere under a module read
+    ],
+)
+def test_a_double_spoils_through_a_read_chain_precisely(target: str, spoils: bool) -> None:
+    scope = ScopeEntry(
+        raw=CHARGE.raw,
+        kind=CHARGE.kind,
+        file=BILLING,
+        dotted=CHARGE.dotted,
+        lines=CHARGE.lines,
+        executable=CHARGE.executable,
+        reads=frozenset({"shop.billing.gateway.charge", "shop.billing.transport"}),
+        module_reads=frozenset({"shop.billing.transport"}),
+    )
+    link = link_for(invariant(code=(scope,)), evidence(doubles=(double(target),)))
+    assert link is not None
+    assert (link.kind is LinkKind.MOCK_BASED) is spoils
+
+
+@pytest.mark.invariant("LINK-002")
+def test_must_be_real_replaced_by_plain_data_spoils_and_an_item_change_does_not() -> None:
+    strict = invariant(must_be_real=("shop.rates.TABLE", "os.environ", "sys.path"))
+    swapped = double("shop.rates.TABLE", kind=DoubleKind.CONFIG, via="monkeypatch.setattr")
+    environ = double("os.environ", kind=DoubleKind.CONFIG, via="monkeypatch.setattr")
+    for change in (swapped, environ):
+        link = link_for(strict, evidence(doubles=(change,)))
+        assert link is not None and link.detail == "against-doubles", change
+        assert "must_be_real" in link.evidence[1]
+    items = (
+        double("shop.rates.TABLE[GBP]", kind=DoubleKind.CONFIG, via="monkeypatch.setitem"),
+        double("env:HOME", kind=DoubleKind.CONFIG, via="monkeypatch.setenv"),
+        double("env:*", kind=DoubleKind.CONFIG, via="unittest.mock.patch.dict"),
+        double("sys.path", kind=DoubleKind.CONFIG, via="monkeypatch.syspath_prepend"),
+    )
+    assert link_for(strict, evidence(doubles=items)).kind is LinkKind.REAL  # type: ignore[union-attr]
+    # Without must_be_real, plain data never spoils, even when the scope reads it.
+    assert link_for(invariant(), evidence(doubles=(swapped,))).kind is LinkKind.REAL  # type: ignore[union-attr]
+    allowed = invariant(must_be_real=("shop.rates",), allow_doubles=("shop.rates.TABLE",))
+    assert link_for(allowed, evidence(doubles=(swapped,))).kind is LinkKind.REAL  # type: ignore[union-attr]
 
 
 @pytest.mark.invariant("LINK-002")

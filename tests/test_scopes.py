@@ -203,9 +203,7 @@ def test_file_entries(root: Path) -> None:
     (scripts / "tool.py").write_text("import os\ndef main():\n    return os.getcwd()\n")
     tool = resolve(root, "scripts/tool.py")
     assert tool.dotted is None
-    assert tool.reads == frozenset(
-        {"scripts/tool.py.os", "scripts/tool.py.os.getcwd", "os", "os.getcwd"}
-    )
+    assert tool.reads == frozenset({"scripts/tool.py.os.getcwd", "os.getcwd"})
 
 
 def test_a_file_outside_the_rootdir_is_shown_absolute(
@@ -255,20 +253,19 @@ def test_pragma_no_cover_lines_are_not_executable(tmp_path: Path) -> None:
     assert isinstance(entry, ScopeEntry) and entry.executable == frozenset({4})
 
 
+@pytest.mark.invariant("LOAD-006")
 def test_reads_of_module_level_names(root: Path) -> None:
     charge = resolve(root, "shop.billing:charge_order")
-    assert charge.reads >= {
-        "shop.billing.gateway",
+    # Whole attribute chains only, as the module spells them and through the import.
+    assert charge.reads == {
         "shop.billing.gateway.charge",  # the MagicMock target a test would patch
-        "shop.billing.time",
         "shop.billing.time.sleep",
-        "time",
         "time.sleep",  # `import time` + `time.sleep(...)`
         "shop.billing.clock.now",
-        "shop.clock",
         "shop.clock.now",  # `import shop.clock as clock`
         "shop.billing.RETRIES",
     }
+    assert charge.module_reads == frozenset()  # no chain ends at a module
     assert "shop.billing.retry" not in charge.reads  # decorators run at import
     assert "shop.billing.order" not in charge.reads  # a parameter
 
@@ -281,6 +278,7 @@ def test_a_local_shadowing_a_global_is_not_a_read(root: Path) -> None:
 def test_global_declaration_and_from_import(root: Path) -> None:
     reads = resolve(root, "shop.billing:uses_global").reads
     assert "shop.billing.RETRIES" in reads
+    assert "shop.billing.range" not in reads  # a builtin
     assert {"shop.billing.CardGateway", "shop.gateway.CardGateway"} <= reads
     assert not any(name.endswith("._") for name in reads)  # the comprehension variable
 
@@ -299,7 +297,66 @@ def test_relative_imports_are_resolved(tmp_path: Path) -> None:
     (package / "b.py").write_text("def g():\n    pass\ndef h(x):\n    pass\n")
     entry = resolve_scope("pkg.a:f", tmp_path, [tmp_path], AT)
     assert isinstance(entry, ScopeEntry)
-    assert {"pkg.b", "pkg.b.h", "pkg.b.g", "pkg.a.b.h", "pkg.a.g"} <= entry.reads
+    assert entry.reads == {"pkg.b.h", "pkg.b.g", "pkg.a.b.h", "pkg.a.g"}
+
+
+NOTIFY = '''\
+"""Notifications."""
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING
+
+import shop.gateway
+from shop import clock
+from shop.gateway import CardGateway
+
+if TYPE_CHECKING:
+    from shop.ledger import post
+else:
+    from shop.ledger import post as runtime_post
+
+if typing.TYPE_CHECKING:
+    import shop.billing as billing
+
+
+def send(order: CardGateway, when: clock.Clock | None = None) -> CardGateway:
+    """Reads CardGateway only in annotations; post only exists for type checkers."""
+    stamp: CardGateway | None = None
+    wanted: typing.Optional[int] = order.total
+    def inner(x: CardGateway) -> billing.Ledger:
+        return x
+    if stamp is None:
+        return shop.gateway.CardGateway.charge(order, post, billing, runtime_post, wanted)
+    return inner(clock)
+'''
+
+
+@pytest.mark.invariant("LOAD-006")
+def test_annotations_docstrings_and_type_checking_names_are_not_reads(root: Path) -> None:
+    (root / "src" / "shop" / "notify.py").write_text(NOTIFY)
+    entry = resolve(root, "shop.notify:send")
+    assert entry.reads == {
+        "shop.notify.shop.gateway.CardGateway.charge",
+        "shop.gateway.CardGateway.charge",
+        "shop.notify.runtime_post",  # bound in the `else` of `if TYPE_CHECKING`
+        "shop.ledger.post",
+        "shop.notify.clock",  # the module itself, passed as a value
+        "shop.clock",
+    }
+    assert entry.module_reads == {"shop.notify.clock", "shop.clock"}
+
+
+@pytest.mark.invariant("LOAD-006")
+def test_reads_without_future_annotations_skip_local_annotations(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        "import decimal\n"
+        "def f(x: decimal.Decimal) -> decimal.Decimal:\n"
+        "    y: decimal.Context = None\n"
+        "    return y\n"
+    )
+    entry = resolve_scope("m:f", tmp_path, [tmp_path], AT)
+    assert isinstance(entry, ScopeEntry) and entry.reads == frozenset()
 
 
 def test_problems_say_what_was_meant(root: Path) -> None:

@@ -22,15 +22,17 @@ from pytest_invariants.model import (
     under,
 )
 
-__all__ = ["link_for", "mocked_out", "scope_lines_run", "spoilers"]
+__all__ = [
+    "link_for",
+    "mocked_out",
+    "replaces_an_object",
+    "scope_lines_run",
+    "spoilers",
+    "spoils_through",
+]
 
 MOCKED_OUT = "mocked-out"
 AGAINST_DOUBLES = "against-doubles"
-
-
-def _overlaps(a: str, b: str) -> bool:
-    """Return True when one dotted name equals or contains the other."""
-    return under(a, b) or under(b, a)
 
 
 def _names_of(double: DoubleRecord) -> list[str]:
@@ -63,17 +65,56 @@ def mocked_out(double: DoubleRecord, inv: Invariant) -> bool:
     return False
 
 
+def spoils_through(name: str, read: str, read_is_module: bool) -> bool:
+    """Return True when a double of `name` changes what the read chain `read` loads.
+
+    SPEC 4 (v1.1): the double's name equals the chain, is an ancestor of it
+    (replacing `shop.gateway` replaces `shop.gateway.charge`), or lies under a
+    chain that is not a module (replacing `Session.post` when the code reads
+    `Session`). Reading a module does not make everything in it a read.
+    """
+    return under(read, name) or (not read_is_module and under(name, read))
+
+
 def _replaces_a_read(double: DoubleRecord, inv: Invariant) -> bool:
-    """Rule (b), second half: the double replaced a module-level name the scope reads."""
+    """Rule (b), second half: the double replaced something the scope code reads."""
     names = _names_of(double)
     return any(
-        _overlaps(name, read) for entry in inv.code for read in entry.reads for name in names
+        spoils_through(name, read, read in entry.module_reads)
+        for entry in inv.code
+        for read in entry.reads
+        for name in names
     )
+
+
+def replaces_an_object(double: DoubleRecord) -> bool:
+    """Return True when a configuration change swaps a name itself for plain data.
+
+    Changing items inside the real object (an environment variable, a key of a
+    mapping, `sys.path` grown by `syspath_prepend`, the working directory) leaves
+    the object the code talks to in place (SPEC 4, v1.1).
+    """
+    target = double.target
+    if target.startswith("env:") or "[" in target or target == "cwd":
+        return False
+    return not double.via.endswith(("syspath_prepend", "chdir"))
 
 
 def _must_be_real(double: DoubleRecord, inv: Invariant) -> bool:
     """Rule (c): the double's target is under one of the invariant's must_be_real names."""
     return any(under(name, real) for name in _names_of(double) for real in inv.must_be_real)
+
+
+def _config_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]]:
+    """Rule (c) for configuration changes: a must_be_real object swapped for plain data."""
+    for double in ev.doubles:
+        if double.kind is not DoubleKind.CONFIG or not inv.must_be_real:
+            continue
+        if _allowed(_names_of(double), inv) or not replaces_an_object(double):
+            continue
+        if _must_be_real(double, inv):
+            words = _describe_double(double)
+            yield AGAINST_DOUBLES, f"{words}: it is listed in must_be_real; plain data stands in"
 
 
 def _call_in_scope(call: MockCall, inv: Invariant) -> bool:
@@ -122,7 +163,7 @@ def _call_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]
 
 def spoilers(inv: Invariant, ev: TestEvidence) -> list[tuple[str, str]]:
     """Return (detail, evidence) for every double that spoils `ev` as evidence for `inv`."""
-    found = list(_double_spoilers(inv, ev))
+    found = [*_double_spoilers(inv, ev), *_config_spoilers(inv, ev)]
     if inv.scoped:
         found.extend(_call_spoilers(inv, ev))
     return list(dict.fromkeys(found))

@@ -153,7 +153,10 @@ class ScopeEntry:
     (first, last) line range of the definition, or None for a whole file/module.
     `executable` lists the statement lines a test can run (import-time lines of
     a module, such as `def` and `class` headers, are not among them).
-    `reads` holds the module-level names the scope code reads, as dotted names.
+    `reads` holds what the scope code loads at run time, as whole attribute
+    chains spelled from a module-level name (`shop.transport.Session`), both as
+    the module spells it and through its import; `module_reads` is the subset
+    that names a module (SPEC 4: a double under a module read does not spoil).
     """
 
     raw: str
@@ -164,6 +167,7 @@ class ScopeEntry:
     executable: frozenset[int] = frozenset()
     reads: frozenset[str] = frozenset()
     location: Location = Location("")
+    module_reads: frozenset[str] = frozenset()
 
     def contains_line(self, line: int) -> bool:
         """Return True when `line` of `file` lies inside this entry."""

@@ -81,6 +81,7 @@ def _scope(entry: ScopeEntry) -> dict[str, Any]:
         "lines": list(entry.lines) if entry.lines else None,
         "executable": sorted(entry.executable),
         "reads": sorted(entry.reads),
+        "module_reads": sorted(entry.module_reads),
         "location": _location(entry.location),
     }
 
@@ -368,6 +369,7 @@ def _read_scope(data: dict[str, Any]) -> ScopeEntry:
         executable=_line_set(_get(data, "executable", (list,), []), "executable"),
         reads=frozenset(_texts(data, "reads")),
         location=_read_location(data.get("location")),
+        module_reads=frozenset(_texts(data, "module_reads")),
     )
 
 

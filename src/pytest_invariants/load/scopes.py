@@ -518,8 +518,14 @@ class _ReadCollector(ast.NodeVisitor):
         else:
             self.visit(base)
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        # Python never evaluates a local variable's annotation (nor any annotation
+        # under `from __future__ import annotations`): only the target and value run.
+        self._visit_all([node.target, *([node.value] if node.value is not None else [])])
+
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        # Decorators, defaults and annotations run where the def is, not in the call.
+        # Decorators and defaults run where the def is, not in the call; annotations
+        # are never reads (SPEC 4), so a nested def's are skipped too.
         self._visit_all([*node.decorator_list, *node.args.defaults])
         self._visit_all([d for d in node.args.kw_defaults if d is not None])
         self._frames.append(_function_frame(node))
@@ -555,9 +561,26 @@ class _ReadCollector(ast.NodeVisitor):
             self.visit(node)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """Return True for `TYPE_CHECKING` and `typing.TYPE_CHECKING` (false at run time)."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+class _ModuleBinder(_Binder):
+    """A module's bindings at run time: what `if TYPE_CHECKING:` binds never exists."""
+
+    def visit_If(self, node: ast.If) -> None:
+        if not _is_type_checking(node.test):
+            self.generic_visit(node)
+            return
+        self.scan(node.orelse)
+
+
 def _module_bindings(tree: ast.Module) -> frozenset[str]:
     """Return the names bound at module level, including those set through `global`."""
-    binder = _Binder().scan(tree.body)
+    binder = _ModuleBinder().scan(tree.body)
     declared = {
         name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names
     }
@@ -584,6 +607,9 @@ def _module_level(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
     """Yield module-level statements, looking inside `if`/`try`/`with` blocks."""
     for stmt in body:
         yield stmt
+        if isinstance(stmt, ast.If) and _is_type_checking(stmt.test):
+            yield from _module_level(stmt.orelse)  # the body never runs
+            continue
         for block in _child_blocks(stmt):
             yield from _module_level(block)
 
@@ -601,27 +627,24 @@ def _import_base(node: ast.ImportFrom, module: str | None, is_package: bool) -> 
     return ".".join([*package, *([node.module] if node.module else [])]) or None
 
 
-def _dotted_reads(source: _Source, prefix: str, lines: tuple[int, int] | None) -> frozenset[str]:
-    """Return the dotted names of module-level names read inside `lines`."""
-    found: set[str] = set()
+def _dotted_reads(
+    source: _Source, prefix: str, lines: tuple[int, int] | None
+) -> Iterator[tuple[str, str | None]]:
+    """Yield each read inside `lines` as (chain, the same chain through its import).
+
+    The chain is spelled from the module's own name (`shop.notify.transport.Session`,
+    which a patch of `shop.notify.transport` replaces); the import form is the
+    object where it comes from (`shop.transport.Session`), None for a name the
+    module defines itself.
+    """
     for read in source.reads:
         if lines is not None and not lines[0] <= read.line <= lines[1]:
             continue
         if read.name not in source.bound:
-            continue  # a builtin, or a name the module never defines
-        found.update(_prefixes(f"{prefix}.{read.name}", read.chain))
+            continue  # a builtin, or a name the module never defines at run time
+        tail = "".join(f".{attr}" for attr in read.chain)
         imported = source.imports.get(read.name)
-        if imported:
-            found.update(_prefixes(imported, read.chain))
-    return frozenset(found)
-
-
-def _prefixes(head: str, chain: tuple[str, ...]) -> list[str]:
-    """Return `head`, `head.a`, `head.a.b`, ... for chain (a, b, ...)."""
-    names = [head]
-    for attr in chain:
-        names.append(f"{names[-1]}.{attr}")
-    return names
+        yield f"{prefix}.{read.name}{tail}", f"{imported}{tail}" if imported else None
 
 
 # --------------------------------------------------------------------------
@@ -635,6 +658,7 @@ class ScopeResolver:
         self.rootdir = rootdir.resolve()
         self.search_path = [self._absolute(entry) for entry in search_path]
         self._sources: dict[Path, _Source | Problem] = {}
+        self._modules: dict[str, bool] = {}
 
     def _absolute(self, entry: str | Path) -> Path:
         # '' in sys.path means the working directory; other relative entries
@@ -722,7 +746,7 @@ class ScopeResolver:
         if lines is not None:
             within = frozenset(n for n in within if lines[0] <= n <= lines[1])
         file = self.display(source.path)
-        prefix = source.module or file
+        reads, modules = self._reads(source, source.module or file, lines)
         return ScopeEntry(
             raw=raw,
             kind=kind,
@@ -730,9 +754,35 @@ class ScopeResolver:
             dotted=dotted,
             lines=lines,
             executable=within,
-            reads=_dotted_reads(source, prefix, lines),
+            reads=reads,
+            module_reads=modules,
             location=location,
         )
+
+    def _reads(
+        self, source: _Source, prefix: str, lines: tuple[int, int] | None
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Return the read chains inside `lines`, and the subset that names a module."""
+        reads: set[str] = set()
+        modules: set[str] = set()
+        for local, imported in _dotted_reads(source, prefix, lines):
+            reads.add(local)
+            if imported is None:
+                continue
+            reads.add(imported)
+            if self._is_module(imported):
+                modules.update((local, imported))
+        return frozenset(reads), frozenset(modules)
+
+    def _is_module(self, dotted: str) -> bool:
+        """Return True when `dotted` names a module, found without importing anything."""
+        found = self._modules.get(dotted)
+        if found is None:
+            found = dotted in sys.builtin_module_names or (
+                _find_spec(dotted, [os.fspath(p) for p in self.search_path]) is not None
+            )
+            self._modules[dotted] = found
+        return found
 
     # -- problems with a "did you mean" ------------------------------------
 
