@@ -149,7 +149,8 @@ def test_only_what_the_code_loads_is_a_read(pytester: pytest.Pytester) -> None:
     assert strict[base + "test_annotation_only_class_patched"] == "real"
     assert strict[base + "test_sibling_under_the_module_patched"] == "mock-based"
     # A method under a class the code reads: the class is no module, so it spoils.
-    assert links(data, "NOTIFY") == {base + "test_a_method_under_a_class_read_patched": "mock-based"}
+    patched_post = base + "test_a_method_under_a_class_read_patched"
+    assert links(data, "NOTIFY") == {patched_post: "mock-based"}
     assert statuses(data)["NOTIFY"] == "mock-only"
 
 
