@@ -256,7 +256,8 @@ def configs(suite: Suite, tree: Path) -> list[Config]:
     """Return the set-ups to time, the baseline first."""
     base = ["-q", "-p", "no:cacheprovider", *suite.args]
     off = [*base, "-p", "no:invariants"]
-    cov = [f"--cov={suite.package}", "--cov-context=test", "--cov-report="]
+    # --cov-fail-under=0: a project's own threshold (packaging's is 100) would fail the run.
+    cov = [f"--cov={suite.package}", "--cov-context=test", "--cov-report=", "--cov-fail-under=0"]
     return [
         Config("plain (-p no:invariants)", off),
         Config("plugin installed, off", base),
