@@ -36,12 +36,15 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +58,10 @@ BENCH_FILE = "invariants.bench.yaml"  # a name no upstream tree ships, so nothin
 TOOLS = ("pytest==9.2.0", "pytest-cov==7.1.0", "coverage==7.17.5", "pytest-testmon==2.2.0")
 # Left behind by one run and read by the next; removed so every run starts cold.
 STATE = (".testmondata*", ".coverage*", ".invariants", ".hypothesis")
+
+
+TIMED_OUT = -999  # the status run_child reports for a child it had to kill
+TIMEOUT = 900.0  # seconds per pytest run; --timeout overrides
 
 
 class SetupError(Exception):
@@ -133,6 +140,7 @@ class Prepared:
     python: Path  # the venv's interpreter
     version: str
     statuses: str = "not run"  # the invariants' statuses from the warm-up run
+    timeout: float = TIMEOUT
 
 
 # --- cache, download, unpack -------------------------------------------------------------
@@ -276,22 +284,45 @@ def clean(tree: Path) -> None:
                 path.unlink()
 
 
-def run_child(cmd: list[str], cwd: Path, env: dict[str, str]) -> Sample:
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, resource.struct_rusage]:
+    # wait4 with WNOHANG in a loop: a blocking wait4 has no timeout, and a hung suite
+    # (seen: a fork deadlock on 3.12) must be reported, not wait forever.
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(status), usage
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)  # its group: a hung fork must go too
+            _, status, usage = os.wait4(proc.pid, 0)
+            return TIMED_OUT, usage
+        time.sleep(0.02)
+
+
+def run_child(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Sample:
     """Run `cmd`; return its own CPU time and peak RSS (not those of earlier children)."""
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
+        # A session of its own, so that a timeout can kill the child's whole group.
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        status, usage = _reap(proc, timeout)
+        proc.returncode = status  # already reaped: tell Popen
         out.seek(0)
         output = out.read()
-    return Sample(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, output)
+    return Sample(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, status, output)
 
 
 def run_config(prep: Prepared, config: Config, extra_env: dict[str, str] | None = None) -> Sample:
     clean(prep.tree)
     env = {**os.environ, "PYTHONHASHSEED": "0", **(extra_env or {})}
     env.pop("PYTEST_ADDOPTS", None)  # the caller's options would change what is measured
-    sample = run_child([str(prep.python), "-m", "pytest", *config.args], prep.tree, env)
+    cmd = [str(prep.python), "-m", "pytest", *config.args]
+    sample = run_child(cmd, prep.tree, env, prep.timeout)
+    if sample.status == TIMED_OUT:
+        raise SetupError(
+            f"{prep.suite.name}: `{config.label}` hung (killed after {prep.timeout:.0f}s)"
+        )
     if sample.status != 0:
         raise SetupError(
             f"{prep.suite.name}: `{config.label}` exited {sample.status}\n{sample.output[-3000:]}"
@@ -468,7 +499,7 @@ def profile(prep: Prepared, config: Config) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.prof"
         cmd = [str(prep.python), "-m", "cProfile", "-o", str(out), "-m", "pytest", *config.args]
-        sample = run_child(cmd, prep.tree, dict(os.environ))
+        sample = run_child(cmd, prep.tree, dict(os.environ), prep.timeout)
         if sample.status != 0:
             raise SetupError(f"{prep.suite.name}: profiled run exited {sample.status}")
         dump = [str(prep.python), "-c", DUMP_PROFILE, str(out), *OUR_DIRS]
@@ -529,6 +560,7 @@ def breakdown(prep: Prepared, config: Config, use_profile: bool) -> str:
 
 def bench(suite: Suite, python: Path, args: argparse.Namespace) -> str:
     prep = prepare(suite, python, args.repo)
+    prep.timeout = args.timeout
     todo = configs(suite, prep.tree)
     warm = measure(prep, todo, args.repeat)
     table = render(prep, todo, warm)
@@ -544,6 +576,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after the warm-up")
     parser.add_argument("--quick", action="store_true", help="one timed round, no profile")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per pytest run")
     parser.add_argument("--repo", type=Path, default=HERE.parent, help="pytest-invariants")
     args = parser.parse_args(argv)
     if args.quick:
