@@ -31,6 +31,8 @@ cProfile run (see ``PHASES``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -45,7 +47,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -563,7 +565,23 @@ def breakdown(prep: Prepared, config: Config, use_profile: bool) -> str:
 # --- main --------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def locked(suite: Suite, python: Path) -> Iterator[None]:
+    # Two invocations on one cache would share a tree and clean() each other's state.
+    folder = cache_root() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(str(python).encode()).hexdigest()[:12]
+    with (folder / f"{suite.name}-{name}.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def bench(suite: Suite, python: Path, args: argparse.Namespace) -> str:
+    with locked(suite, python):
+        return _bench(suite, python, args)
+
+
+def _bench(suite: Suite, python: Path, args: argparse.Namespace) -> str:
     prep = prepare(suite, python, args.repo)
     prep.timeout = args.timeout
     todo = configs(suite, prep.tree)
