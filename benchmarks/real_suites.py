@@ -566,18 +566,18 @@ def breakdown(prep: Prepared, config: Config, use_profile: bool) -> str:
 
 
 @contextlib.contextmanager
-def locked(suite: Suite, python: Path) -> Iterator[None]:
-    # Two invocations on one cache would share a tree and clean() each other's state.
+def locked(suite: Suite) -> Iterator[None]:
+    # Invocations on one cache share a suite's tree (for every Python) and would
+    # clean() each other's state mid-run; they take turns instead.
     folder = cache_root() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(str(python).encode()).hexdigest()[:12]
-    with (folder / f"{suite.name}-{name}.lock").open("w") as fh:
+    with (folder / f"{suite.name}.lock").open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
 
 def bench(suite: Suite, python: Path, args: argparse.Namespace) -> str:
-    with locked(suite, python):
+    with locked(suite):
         return _bench(suite, python, args)
 
 
