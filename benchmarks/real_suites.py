@@ -416,7 +416,8 @@ def render(prep: Prepared, todo: list[Config], warm: list[Sample]) -> str:
 # first phase first. They name pytest hooks (fixed by pytest's API) and broad words in
 # module and function names, so the grouping survives moving or renaming our modules.
 # A function that matches none takes the phase of its heaviest caller of ours; one called
-# only from outside (line callbacks, patched mock hooks, import hooks) is "other".
+# only from outside (line callbacks, patched mock hooks, import hooks, ast visitors) is
+# "other".
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("per test", ("*:pytest_runtest_*", "*:begin_test", "*:end_test", "*:*logreport*")),
     ("report", ("*:pytest_terminal_summary", "*report*:*", "*output*:*", "*:*render*")),
@@ -485,21 +486,6 @@ def assign_phases(funcs: dict[str, Any]) -> dict[str, str]:
     return phases
 
 
-def phase_seconds(funcs: dict[str, Any]) -> dict[str, float]:
-    """Return each phase's exclusive time: what enters it minus what it hands to another."""
-    phases = assign_phases(funcs)
-    totals = dict.fromkeys(PHASE_ORDER, 0.0)
-    for key, info in funcs.items():
-        mine = phases[key]
-        for caller, seconds in info["callers"].items():
-            theirs = phases.get(caller)
-            if theirs != mine:
-                totals[mine] += seconds
-                if theirs is not None:
-                    totals[theirs] -= seconds
-    return totals
-
-
 def profile(prep: Prepared, config: Config) -> dict[str, Any]:
     """Run `config` once under cProfile; return our functions' profile entries."""
     clean(prep.tree)
@@ -533,21 +519,19 @@ def render_timings(prep: Prepared) -> str | None:
 
 def render_profile(funcs: dict[str, Any], top: int = 8) -> str:
     run_cpu = funcs.pop("__run__")["cpu"]
-    totals = phase_seconds(funcs)
     phases = assign_phases(funcs)
     own = dict.fromkeys(PHASE_ORDER, 0.0)
     for key, info in funcs.items():
         own[phases[key]] += info["tt"]
     rows = [
         f"  cProfile, one run: {run_cpu:.2f}s CPU (profiled; it inflates many small calls)",
-        # Own time misses the library code ours calls (json, ast, sets); entered time
-        # counts it, but counts twice where ours calls back into ours through pluggy
-        # or import hooks. The truth lies between.
-        f"    {'phase':<12} {'own s':>8} {'entered s':>10}",
+        # Own time (tottime) leaves out the library code ours calls (json, ast); summing
+        # cumulative times instead counted twice wherever ours calls back into ours
+        # through pluggy or import hooks (it exceeded the whole run), so it is not shown.
+        f"    phase, own time of our functions (of {sum(own.values()):.2f}s in all):",
     ]
     for phase in PHASE_ORDER:
-        rows.append(f"    {phase:<12} {own[phase]:8.3f} {totals[phase]:10.3f}")
-    rows.append(f"    {'total':<12} {sum(own.values()):8.3f} {sum(totals.values()):10.3f}")
+        rows.append(f"    {phase:<12} {own[phase]:8.3f}s")
     rows.append(f"  our {top} functions with the most own time (tottime):")
     heavy = sorted(funcs.items(), key=lambda kv: -kv[1]["tt"])[:top]
     for key, info in heavy:
