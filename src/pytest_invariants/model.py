@@ -216,6 +216,9 @@ class InvariantSet:
     files: tuple[str, ...] = ()
     gate: GatePolicy = GatePolicy()
     fingerprint: str = ""
+    # Scope file -> `sha256:<hex>` of its bytes when loaded; empty in results older
+    # than schema 2. `invariants why` uses it to tell that a file changed since.
+    sources: dict[str, str] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, Invariant]:
         return {inv.id: inv for inv in self.invariants}

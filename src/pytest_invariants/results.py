@@ -53,7 +53,11 @@ __all__ = [
 
 # Version history of the results format:
 # 1: first version (invariants with links and evidence, per-test evidence, run info).
-SCHEMA = "pytest-invariants/results/1"
+# 2: adds `scope_files`: the sha256 of every scope file as the run saw it, so
+#    `invariants why` can tell that a file changed since. Version 1 files are still
+#    read (without hashes); SPEC.md section 7 names version 1.
+SCHEMA = "pytest-invariants/results/2"
+READABLE = (SCHEMA, "pytest-invariants/results/1")
 DEFAULT_PATH = Path(".invariants") / "results.json"
 
 
@@ -210,6 +214,7 @@ def to_dict(results: RunResults) -> dict[str, Any]:
         },
         "invariant_files": list(iset.files),
         "invariants_fingerprint": iset.fingerprint,
+        "scope_files": dict(sorted(iset.sources.items())),
         "gate_policy": {sev: sorted(st) for sev, st in iset.gate.fail_on.items()},
         "summary": _summary(results),
         "invariants": [_result(res) for res in results.invariants],
@@ -476,6 +481,13 @@ def _read_result(data: dict[str, Any]) -> InvariantResult:
     )
 
 
+def _hashes(data: Mapping[str, Any]) -> dict[str, str]:
+    files = _get(data, "scope_files", (dict,), {})
+    if not all(isinstance(v, str) for v in files.values()):
+        raise ValueError("'scope_files' should map files to hashes")
+    return {str(k): v for k, v in files.items()}
+
+
 def _read_policy(data: Mapping[str, Any]) -> GatePolicy:
     policy = _get(data, "gate_policy", (dict, type(None)), None) or {}
     return GatePolicy({str(sev): frozenset(_texts(policy, sev)) for sev in policy})
@@ -502,7 +514,7 @@ def from_dict(data: Any, where: str = "results") -> RunResults:
     if not isinstance(data, dict):
         raise ResultsError(f"{where}: not a pytest-invariants results file (expected an object)")
     schema = data.get("schema")
-    if schema != SCHEMA:
+    if schema not in READABLE:
         raise ResultsError(
             f"{where}: schema is {schema!r}, expected {SCHEMA!r} -- "
             "produce it with `pytest --invariants` of a matching pytest-invariants version"
@@ -517,6 +529,7 @@ def from_dict(data: Any, where: str = "results") -> RunResults:
             files=_texts(data, "invariant_files"),
             gate=_read_policy(data),
             fingerprint=_text(data, "invariants_fingerprint", ""),
+            sources=_hashes(data),
         )
         info = _read_info(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -17,10 +17,13 @@ from pathlib import Path
 from pytest_invariants import __version__
 from pytest_invariants.cli.errors import CliError
 from pytest_invariants.cli.prove import add_prove_parser
+from pytest_invariants.cli.ratchet import apply_baseline, ratchet_lines
 from pytest_invariants.cli.review import add_diff_parser, add_review_parser
+from pytest_invariants.cli.why import add_why_parser
 from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.gate import (
     PolicyError,
+    Violation,
     evaluate,
     merge_policies,
     parse_policy,
@@ -114,6 +117,8 @@ def gate_main(args: argparse.Namespace) -> int:
         print("invariants gate: these results come from an incomplete run")
     if results.info.partial:
         print("invariants gate: the run was partial: some claiming tests did not run")
+    if args.baseline:
+        return _gate_with_baseline(args.baseline, results, violations)
     for violation in violations:
         print(f"  {violation.render()}")
     if violations:
@@ -123,6 +128,17 @@ def gate_main(args: argparse.Namespace) -> int:
         )
         return ExitCode.GATE_FAILED
     print(f"invariants gate passed: {len(results.invariants)} invariant(s) checked")
+    return ExitCode.OK
+
+
+def _gate_with_baseline(path: str, results: RunResults, violations: list[Violation]) -> int:
+    found = apply_baseline(path, results, violations)
+    for line in ratchet_lines(found):
+        print(line)
+    if found.new:
+        print(f"invariants gate failed: {found.summary()} (exit {int(ExitCode.GATE_FAILED)})")
+        return ExitCode.GATE_FAILED
+    print(f"invariants gate passed: {found.summary()}")
     return ExitCode.OK
 
 
@@ -216,6 +232,11 @@ def _parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="apply a gate policy to saved results")
     gate.add_argument("results", help="results JSON (.invariants/results.json)")
     gate.add_argument("--policy", help="e.g. 'critical:mock-only,unverified;high:unverified'")
+    gate.add_argument(
+        "--baseline",
+        metavar="BASE.json",
+        help="fail only on findings that are new or worse than in these earlier results",
+    )
     gate.set_defaults(func=gate_main)
 
     report = sub.add_parser("report", help="render reports from saved results")
@@ -244,6 +265,7 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     add_prove_parser(sub)
     add_diff_parser(sub)
     add_review_parser(sub)
+    add_why_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

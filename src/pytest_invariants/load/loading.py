@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from pytest_invariants.load.scopes import ScopeResolver
+from pytest_invariants.load.sources import scope_hashes
 from pytest_invariants.load.yamlsafe import Node, Pair, parse_yaml, read_limited
 from pytest_invariants.model import (
     SEVERITIES,
@@ -657,6 +658,7 @@ def _load(
         files=tuple(file.display for file in files),
         gate=gate,
         fingerprint=_fingerprint(files),
+        sources=scope_hashes(rootdir, (e.file for inv in invariants for e in inv.code)),
     ), []
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_invariants import __version__
+from pytest_invariants.baseline import Baseline, Ratchet, ratchet
 from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.gate import (
     Violation,
@@ -96,6 +97,8 @@ class RunCollector:
         self._started = _now()
         self.results: RunResults | None = None
         self.violations: list[Violation] | None = None
+        self.baseline: Baseline | None = None  # set by run.start_run from --invariants-baseline
+        self.ratchet: Ratchet | None = None
         self.errors: list[str] = []
         self.written: list[Path] = []
 
@@ -174,7 +177,12 @@ class RunCollector:
         policy = merge_policies(self._set.gate, override)
         if policy.is_empty():
             return None
-        return evaluate(results.invariants, policy)
+        violations = evaluate(results.invariants, policy)
+        if self.baseline is None:
+            return violations
+        statuses = {r.invariant.id: r.status.value for r in results.invariants}
+        self.ratchet = ratchet(violations, statuses, self.baseline, self._set.fingerprint)
+        return list(self.ratchet.new)
 
     @staticmethod
     def _observation_warnings(tests: list[TestEvidence]) -> tuple[str, ...]:
@@ -266,6 +274,7 @@ class RunCollector:
             recorder=self._observer.recorder_name or self.worker_recorder,
             detectors=tuple(self._observer.detectors),
             proved=bool(self._config.getoption("invariants_prove")),
+            ratchet=self.ratchet,
         )
         print_run_summary(summary, terminalreporter)
 

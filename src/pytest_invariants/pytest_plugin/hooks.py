@@ -39,6 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         " (overrides the file's gate: section per severity)",
     )
     group.addoption(
+        "--invariants-baseline",
+        metavar="PATH",
+        help="results of an earlier run (e.g. main's): the gate fails only on findings that "
+        "are new or worse than there",
+    )
+    group.addoption(
         "--invariants-prove",
         action="store_true",
         default=False,
@@ -46,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("invariants_file", "path of the invariants file or folder", default=None)
     parser.addini("invariants_gate", "gate policy, same syntax as --invariants-gate", default=None)
+    parser.addini(
+        "invariants_baseline", "baseline results file, as --invariants-baseline", default=None
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
+from pytest_invariants.baseline import Baseline, baseline_of
 from pytest_invariants.gate import PolicyError, parse_policy
 from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet
 from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
 from pytest_invariants.pytest_plugin.observer import TestObserver
+from pytest_invariants.results import ResultsError, read_results
 
 __all__ = ["DETECTOR_GROUP", "start_run"]
 
@@ -29,6 +32,7 @@ def start_run(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return  # an xdist worker only observes; its controller writes the results
     collector = RunCollector(config, invariant_set, observer)
+    collector.baseline = _baseline(config)
     config.pluginmanager.register(collector, "invariants-collector")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistReceiver(collector), "invariants-xdist")
@@ -79,3 +83,23 @@ def _check_policy(config: pytest.Config) -> None:
                 parse_policy(str(text))
             except PolicyError as exc:
                 raise pytest.UsageError(str(exc)) from None
+
+
+def _baseline(config: pytest.Config) -> Baseline | None:
+    """Read the baseline results at start-up, so a wrong path stops the run before the tests."""
+    option = config.getoption("invariants_baseline")
+    ini = config.getini("invariants_baseline")
+    if option:
+        path, name = Path(config.invocation_params.dir, option), "--invariants-baseline"
+    elif ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        path, name = base / str(ini), "invariants_baseline"
+    else:
+        return None
+    try:
+        return baseline_of(read_results(path))
+    except ResultsError as exc:
+        raise pytest.UsageError(
+            f"{name}: {exc} (the baseline is the results file of an earlier run, e.g. main's "
+            ".invariants/results.json kept as a CI artifact)"
+        ) from None

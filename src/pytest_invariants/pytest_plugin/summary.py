@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_invariants.baseline import Ratchet
 from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.gate import Violation
 from pytest_invariants.model import RunResults
@@ -33,6 +34,7 @@ class RunSummary:
     recorder: str
     detectors: tuple[str, ...]
     proved: bool
+    ratchet: Ratchet | None = None  # the baseline's verdict, with --invariants-baseline
 
 
 class _ReporterFile:
@@ -67,6 +69,8 @@ def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) ->
         render(summary.results, summary.violations, console, verbosity)
     for error in summary.errors:
         reporter.write_line(f"ERROR: {error}", red=True)
+    if summary.ratchet is not None:
+        _print_ratchet(summary.ratchet, reporter)
     if summary.violations:
         reporter.write_line(
             f"invariants gate failed: exit status {int(ExitCode.GATE_FAILED)}", red=True, bold=True
@@ -76,3 +80,11 @@ def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) ->
     if summary.results is not None and summary.proved:
         for text, style in survivor_lines(summary.results):
             console.print(text, style=style, soft_wrap=True, markup=False)
+
+
+def _print_ratchet(found: Ratchet, reporter: pytest.TerminalReporter) -> None:
+    for note in found.notes:
+        reporter.write_line(f"invariants gate: baseline: {note}")
+    for iid, words in found.because.items():
+        reporter.write_line(f"invariants gate: {iid} is {words}")
+    reporter.write_line(f"invariants gate: {found.summary()}", bold=True)
