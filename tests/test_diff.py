@@ -637,8 +637,9 @@ def test_invalid_base_still_diffs(project: Project, capsys: pytest.CaptureFixtur
     assert problem.startswith("HEAD:invariants.yaml:")
 
 
-def test_a_named_file_new_in_head_is_all_added(project: Project,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_named_file_new_in_head_is_all_added(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     project.write("rules/pay.yaml", project.read("invariants.yaml"))
     data = diff_json(capsys, project.root, "HEAD", "--invariants", "rules/pay.yaml")
     assert data["base_valid"] is True
@@ -886,3 +887,31 @@ def test_parse_unified_diff() -> None:
     assert first.new_lines == {3, 4, 12}  # 12: where the deleted lines were
     assert (second.old_path, second.new_path) == (None, "spécial\tname.py")
     assert second.new_lines == {1}
+
+
+@pytest.mark.invariant("OWN-002")
+def test_markdown_names_the_owners_to_notify(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit(
+        "invariants.yaml",
+        "    severity: critical\n",
+        "    severity: critical\n    owner: '@shop/payments'\n",
+    )
+    project.edit(
+        "invariants.yaml",
+        "    severity: medium\n",
+        "    severity: medium\n    owner: '@everyone <b>x</b>'\n",
+    )
+    project.commit("handles")
+    _weaken_and_remove(project)  # PAY-001 weakened, DB-001 removed
+    project.edit("src/shop/billing.py", "    return order\n", "    return None\n")  # PAY-002's code
+    _, out, _ = run(capsys, project.root, "diff", "HEAD")
+    owners = out[out.index("### Owners to notify") :].split("\n\n")[1].splitlines()
+    assert owners == [
+        "- @shop/payments: `PAY-001` weakened",
+        "- payments-team: `PAY-002` code changed",
+        "- \\@everyone \\<b\\>x\\</b\\>: `DB-001` removed",
+    ]
+    data = diff_json(capsys, project.root, "HEAD")
+    assert {c["id"]: c["owner"] for c in data["changes"]}["PAY-001"] == "@shop/payments"

@@ -163,3 +163,18 @@ def test_scale_1000_invariants_10000_tests() -> None:
     assert elapsed < 5.0, f"rendering took {elapsed:.1f}s"
     assert text.count('<tr data-i="') == 1000
     assert len(text) < 40_000_000
+
+
+@pytest.mark.invariant("WHY-003")
+def test_code_to_rules_names_the_guards_of_each_line(page: str) -> None:
+    section = page[page.index('<section id="code-rules">') : page.index('<section id="run">')]
+    billing = section[section.index("<code>src/shop/billing.py</code>") :]
+    billing = billing[: billing.index("</details>")]
+    lines = {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r'<span class="n">(\d+)</span>(.*?)</span>\n', billing)
+    }
+    # line 4 is inside charge_order (PAY-001, PAY-002); line 11 inside refund (PAY-006's scope)
+    assert re.findall(r'href="#i(\d+)">([\w-]+)</a>', lines[4])[:1] == [("0", "PAY-001")]
+    assert "PAY-006" not in lines[4] and "PAY-006" in lines[11]
+    assert 'class="g s-verified"' in lines[4]

@@ -26,22 +26,44 @@ def test_headline_says_the_gate_verdict() -> None:
 
 def test_gate_failures_and_attention_are_listed() -> None:
     text = _render()
-    assert "- **PAY-002** (critical, owner payments-team) is **mock-only**" in text
+    assert "- payments-team\n  - **PAY-002** (critical) is **mock-only**" in text
     assert "| ❌ failing | PAY-005 | high |" in text
     assert "**Partial run**" in text
+
+
+@pytest.mark.invariant("OWN-002")
+def test_findings_are_grouped_by_owner_and_handles_never_notified() -> None:
+    results = sample_results()
+    first = results.invariants[1]  # PAY-002, mock-only
+    moved = replace(first, invariant=replace(first.invariant, owner="@shop/payments"))
+    invariants = tuple(moved if r is first else r for r in results.invariants)
+    results = replace(results, invariants=invariants)
+    text = markdown.render(results, evaluate(results.invariants, results.invariant_set.gate))
+    attention = text[text.index("### Needs attention") :]
+    assert attention.index("#### payments-team (6)") < attention.index("#### `@shop/payments` (1)")
+    mine = attention[attention.index("#### `@shop/payments`") :].splitlines()
+    assert mine[4].startswith("| 🎭 mock-only | PAY-002 | critical |")
+    gate = text[text.index("### Gate failures") : text.index("### Needs attention")]
+    assert "- `@shop/payments`\n  - **PAY-002** (critical) is **mock-only**" in gate
+    assert "@shop/payments" not in text.replace("`@shop/payments`", "")
 
 
 def test_escape_neutralises_markdown_and_html() -> None:
     assert markdown.escape("a|b") == "a\\|b"
     assert markdown.escape("<script>x</script>") == "\\<script\\>x\\</script\\>"
-    assert markdown.escape("line\nbreak  [x](javascript:1)") == \
-        "line break \\[x\\]\\(javascript:1\\)"
+    assert (
+        markdown.escape("line\nbreak  [x](javascript:1)") == "line break \\[x\\]\\(javascript:1\\)"
+    )
 
 
 def test_hostile_strings_do_not_break_the_table() -> None:
     results = sample_results()
-    evil = replace(results.invariants[5], invariant=replace(
-        results.invariants[5].invariant, title="a | b\n<img src=x onerror=alert(1)>"))
+    evil = replace(
+        results.invariants[5],
+        invariant=replace(
+            results.invariants[5].invariant, title="a | b\n<img src=x onerror=alert(1)>"
+        ),
+    )
     text = markdown.render(replace(results, invariants=(evil,)), None)
     row = next(line for line in text.splitlines() if "PAY-006" in line)
     assert "a \\| b" in row

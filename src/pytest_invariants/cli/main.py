@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pytest_invariants import __version__
 from pytest_invariants.cli.errors import CliError
+from pytest_invariants.cli.owners import add_owners_parser, owner_drift_lines
 from pytest_invariants.cli.prove import add_prove_parser
 from pytest_invariants.cli.ratchet import apply_baseline, ratchet_lines
 from pytest_invariants.cli.review import add_diff_parser, add_review_parser
@@ -79,8 +80,13 @@ def check_main(args: argparse.Namespace) -> int:
     suspects = _suspects(invariant_set, rootdir)
     for iid in sorted(suspects):
         print(f"{iid}: suspect -- its meaning or scope code changed since `invariants review`")
+    drift = owner_drift_lines(invariant_set, rootdir)
+    for line in drift:
+        print(line, file=sys.stderr)
     count = len(invariant_set.invariants)
     print(f"invariants: {count} invariant(s) in {len(paths)} file(s) are valid")
+    if drift and args.strict_owners:
+        return ExitCode.PROBLEMS
     return ExitCode.PROBLEMS if suspects and args.fail_on_suspect else ExitCode.OK
 
 
@@ -223,6 +229,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--fail-on-suspect", action="store_true", help="exit 1 when an invariant needs review"
     )
+    check.add_argument(
+        "--strict-owners",
+        action="store_true",
+        help="exit 1 when an owner owns none of its invariant's files per CODEOWNERS",
+    )
     check.set_defaults(func=check_main)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the invariants file")
@@ -266,6 +277,7 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     add_diff_parser(sub)
     add_review_parser(sub)
     add_why_parser(sub)
+    add_owners_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pytest_invariants.model import Location
-from pytest_invariants.reports.markdown import code
+from pytest_invariants.reports.markdown import code, mention
 from pytest_invariants.reports.markdown import escape as _md
 from pytest_invariants.review.compare import (
     Change,
@@ -128,6 +128,36 @@ def _md_impacts(report: DiffReport, suspects: set[str]) -> list[str]:
     return [*rows, ""]
 
 
+def _owner_items(report: DiffReport) -> dict[str, list[str]]:
+    """Group, per owner, what happened to their invariants: removed, weakened, code changed."""
+    items: dict[str, list[str]] = {}
+    for change in report.changes:
+        if change.kind == "removed":
+            items.setdefault(change.owner, []).append(f"{code(change.id)} removed")
+        elif change.effect == Effect.WEAKENED:
+            items.setdefault(change.owner, []).append(f"{code(change.id)} weakened")
+    for imp in sorted(report.impacts, key=_impact_order):
+        status = f" ({_md(imp.status)})" if imp.status else ""
+        items.setdefault(imp.owner, []).append(f"{code(imp.id)} code changed{status}")
+    return items
+
+
+def _md_owners(report: DiffReport) -> list[str]:
+    """Name the owners of every invariant removed, weakened or whose code changed.
+
+    A code-host handle is written live (`@org/team`), so the host notifies its
+    owners; any other owner is escaped, so it can neither mention nor format.
+    """
+    items = _owner_items(report)
+    if not items:
+        return []
+    lines = ["### Owners to notify", ""]
+    for owner in sorted(items, key=lambda o: (mention(o) != o, o.casefold())):
+        who = mention(owner) if owner else "(no owner)"
+        lines.append(f"- {who}: {', '.join(items[owner])}")
+    return [*lines, ""]
+
+
 def _lines(lines: Sequence[int]) -> str:
     return ",".join(str(n) for n in lines[:8]) + ("…" if len(lines) > 8 else "")
 
@@ -156,6 +186,7 @@ def render_markdown(report: DiffReport) -> str:
         ]
     lines += _md_list("Added", report.of_kind("added"), "at")
     lines += _md_impacts(report, suspects)
+    lines += _md_owners(report)
     if report.suspects:
         lines += [
             "### Suspect (meaning or scope code changed since `invariants review`)",
@@ -183,6 +214,7 @@ def _json_change(change: Change, suspects: set[str]) -> dict[str, Any]:
         "file": change.location.path,
         "line": change.location.line,
         "suspect": change.id in suspects,
+        "owner": change.owner,
         "fields": [_json_field(f) for f in change.fields],
     }
 
@@ -193,6 +225,7 @@ def _json_impact(imp: Impact) -> dict[str, Any]:
         "title": imp.title,
         "severity": imp.severity,
         "status": imp.status,
+        "owner": imp.owner,
         "verified": imp.verified,
         "entries": [
             {"entry": e.entry, "file": e.file, "lines": list(e.lines), "how": e.how}

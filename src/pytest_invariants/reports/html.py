@@ -34,6 +34,7 @@ from pytest_invariants.model import (
     TestEvidence,
 )
 from pytest_invariants.reports import STATUS_MEANING, STATUSES
+from pytest_invariants.reports.coderules import CodeFileView, code_files
 from pytest_invariants.reports.svg import STATUS_COLOR, draw_graph, neighbourhood, status_chart
 from pytest_invariants.reports.view import InvariantView, RunView
 from pytest_invariants.results import write_atomically
@@ -177,6 +178,7 @@ class PageView:
     rows: tuple[RowView, ...]
     details: tuple[DetailView, ...]
     owners: tuple[str, ...]
+    code_files: tuple[CodeFileView, ...] = ()  # the "code → rules" view
 
 
 # -- building the views ---------------------------------------------------------
@@ -392,6 +394,7 @@ def page_of(view: RunView) -> PageView:
         rows=rows,
         details=tuple(_detail(row, item, ctx) for row, item in zip(rows, view.items, strict=True)),
         owners=tuple(sorted({r.owner for r in rows})),
+        code_files=code_files(results.invariants, ctx.reader.lines),
     )
 
 

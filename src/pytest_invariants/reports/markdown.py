@@ -18,7 +18,16 @@ from pytest_invariants.reports import STATUS_MEANING, STATUSES
 from pytest_invariants.reports.view import InvariantView, RunView
 from pytest_invariants.text import words
 
-__all__ = ["MAX_BYTES", "append_step_summary", "code", "escape", "render", "render_view"]
+__all__ = [
+    "MAX_BYTES",
+    "append_step_summary",
+    "code",
+    "escape",
+    "mention",
+    "owner_label",
+    "render",
+    "render_view",
+]
 
 # GitHub's limit is 1 MiB per step; keep room for what other steps append.
 MAX_BYTES = 1024 * 1024 - 16 * 1024
@@ -69,6 +78,19 @@ def code(text: object, *, cell: bool = False) -> str:
     return f"{fence}{pad}{flat}{pad}{fence}"
 
 
+_HANDLE = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:/[A-Za-z0-9][\w.-]*)?")
+
+
+def mention(owner: str) -> str:
+    """Return a code-host handle live (`@org/team`: the host notifies it), anything else escaped."""
+    return owner if _HANDLE.fullmatch(owner) else escape(owner)
+
+
+def owner_label(owner: str) -> str:
+    """Return the owner shown, never notified: a handle in a code span, anything else escaped."""
+    return code(owner) if _HANDLE.fullmatch(owner) else escape(owner) or "(no owner)"
+
+
 def _cut(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -110,13 +132,21 @@ def _overview(view: RunView) -> list[str]:
     return lines
 
 
+def _by_owner(owners: Sequence[str]) -> list[str]:
+    """Return the owners in the order of their first (worst) finding."""
+    return list(dict.fromkeys(owners))
+
+
 def _gate_lines(violations: Sequence[Violation]) -> list[str]:
-    lines = ["", "### Gate failures", ""]
-    for v in violations:
-        lines.append(
-            f"- **{escape(v.invariant_id)}** ({v.severity.value}, owner {escape(v.owner)}) "
+    lines = ["", "### Gate failures, by owner", ""]
+    for owner in _by_owner([v.owner for v in violations]):
+        lines.append(f"- {owner_label(owner)}")
+        lines += [
+            f"  - **{escape(v.invariant_id)}** ({v.severity.value}) "
             f"is **{v.reason}**: {escape(_cut(v.title))}"
-        )
+            for v in violations
+            if v.owner == owner
+        ]
     return lines
 
 
@@ -125,29 +155,39 @@ def _row(item: InvariantView) -> str:
     flag = f" ({', '.join(item.flags)})" if item.flags else ""
     return (
         f"| {ICON[item.status]} {item.status}{flag} | {escape(inv.id)} | "
-        f"{item.severity} | {escape(inv.owner)} | {escape(_cut(inv.title))} | "
+        f"{item.severity} | {escape(_cut(inv.title))} | "
         f"{escape(_cut(item.reason, 240))} |"
     )
 
 
 def _attention_head() -> list[str]:
-    return [
-        "",
-        "### Needs attention (worst first)",
-        "",
-        "| status | id | severity | owner | title | why |",
-        "|---|---|---|---|---|---|",
-    ]
+    return ["", "### Needs attention, by owner (worst first)"]
+
+
+def _attention_rows(attention: Sequence[InvariantView]) -> list[str]:
+    """Return one table per owner, owners in the order of their worst finding."""
+    rows: list[str] = []
+    for owner in _by_owner([item.invariant.owner for item in attention]):
+        mine = [item for item in attention if item.invariant.owner == owner]
+        rows += ["", f"#### {owner_label(owner)} ({len(mine)})", ""]
+        rows += ["| status | id | severity | title | why |", "|---|---|---|---|---|"]
+        rows += [_row(item) for item in mine]
+    return rows
+
+
+def _is_item(line: str) -> bool:
+    """Return True for a finding's line: a table row or a gate failure, not an owner's heading."""
+    return line.startswith(("| ", "  - ")) and not line.startswith("| status |")
 
 
 def _fit(head: list[str], rows: list[str], budget: int, what: str) -> list[str]:
-    """Return head + as many rows as fit in `budget` bytes, then a count of the rest."""
+    """Return head + as many rows as fit in `budget` bytes, then a count of the findings left."""
     out, used = list(head), sum(len(line.encode()) + 1 for line in head)
     for index, row in enumerate(rows):
         size = len(row.encode()) + 1
         if used + size > budget:
             out.append(
-                f"\n*… and {len(rows) - index} more {what} not shown "
+                f"\n*… and {sum(map(_is_item, rows[index:]))} more {what} not shown "
                 "(see the HTML or JSON report).*"
             )
             break
@@ -173,7 +213,7 @@ def render_view(view: RunView) -> str:
     budget = MAX_BYTES - sum(len(line.encode()) + 1 for line in lines + tail) - 512
     attention = view.attention
     if attention:
-        lines += _fit(_attention_head(), [_row(item) for item in attention], budget, "invariants")
+        lines += _fit(_attention_head(), _attention_rows(attention), budget, "invariants")
     return "\n".join(lines + tail) + "\n"
 
 

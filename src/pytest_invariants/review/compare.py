@@ -85,6 +85,7 @@ class Change:
     location: Location  # at HEAD; at BASE for a removed invariant
     old_id: str | None = None  # for a rename
     fields: tuple[FieldChange, ...] = ()
+    owner: str = ""  # at HEAD; at BASE for a removed invariant
 
     @property
     def effect(self) -> str:
@@ -113,6 +114,7 @@ class Impact:
     entries: tuple[ImpactedEntry, ...]
     status: str | None = None  # None when no results were given or the id is not in them
     tests: tuple[tuple[str, str, str], ...] = ()  # (nodeid, link, outcome)
+    owner: str = ""
 
     @property
     def verified(self) -> bool:
@@ -340,7 +342,9 @@ def _renames(removed: list[Invariant], added: list[Invariant]) -> list[tuple[Inv
 
 
 def _change(kind: str, inv: Invariant, **extra: Any) -> Change:
-    return Change(kind, inv.id, inv.title, inv.severity.value, inv.location, **extra)
+    return Change(
+        kind, inv.id, inv.title, inv.severity.value, inv.location, owner=inv.owner, **extra
+    )
 
 
 def compare_invariants(old: Iterable[Invariant], new: Iterable[Invariant]) -> list[Change]:
@@ -443,7 +447,10 @@ def code_impact(
         )
         if entries:
             impacts.append(
-                _with_results(Impact(inv.id, inv.title, inv.severity.value, entries), results)
+                _with_results(
+                    Impact(inv.id, inv.title, inv.severity.value, entries, owner=inv.owner),
+                    results,
+                )
             )
     return impacts
 
