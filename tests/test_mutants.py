@@ -9,8 +9,11 @@ import pytest
 
 from pytest_invariants.prove.mutants import (
     Mutant,
+    code_fingerprint,
+    distinct,
     function_code,
     generate,
+    mutant_code,
     mutated_tree,
     waived_lines,
 )
@@ -62,6 +65,7 @@ def test_scope_lines_limit_mutants_to_one_function() -> None:
     mutants = generate(SOURCE, "mod.py", (7, 12))
     assert {m.function for m in mutants} == {"check"}
     assert _ops(mutants) == [
+        (7, "default-argument"),
         (9, "condition-negate"),
         (9, "boolean-swap"),
         (9, "comparison-boundary"),
@@ -70,6 +74,8 @@ def test_scope_lines_limit_mutants_to_one_function() -> None:
         (9, "number-plus-one"),
         (9, "number-minus-one"),
         (10, "raise-remove"),
+        (10, "call-remove"),
+        (11, "assign-none"),
         (11, "statement-remove"),
         (11, "arithmetic-swap"),
         (11, "number-plus-one"),
@@ -79,10 +85,17 @@ def test_scope_lines_limit_mutants_to_one_function() -> None:
     ]
 
 
-def test_defaults_annotations_and_docstrings_are_never_mutated() -> None:
-    lines = {m.line for m in generate(SOURCE, "mod.py", (7, 12))}
-    assert 7 not in lines  # `x: int = 3`: a default runs at import, a swap cannot change it
-    assert 8 not in lines  # the docstring
+def test_annotations_and_docstrings_are_never_mutated_defaults_are() -> None:
+    mutants = generate(SOURCE, "mod.py", (7, 12))
+    assert 8 not in {m.line for m in mutants}  # the docstring
+    (default,) = [m for m in mutants if m.line == 7]  # `x: int = 3`, never the annotation
+    assert (default.operator, default.default_of, default.default_value) == (
+        "default-argument",
+        "x",
+        "4",
+    )
+    assert "+def check(x: int = 4) -> bool:" in default.diff
+    assert _apply(default).__defaults__ == (4,)
 
 
 def test_whole_module_covers_methods_with_their_qualnames() -> None:
@@ -165,3 +178,87 @@ def test_a_mutant_from_other_source_is_refused() -> None:
 def test_mutant_ids_are_unique() -> None:
     ids = [m.id for m in generate(SOURCE, "mod.py")]
     assert len(ids) == len(set(ids))
+
+
+OPERATORS = textwrap.dedent('''\
+    def f(items, n, flag=True, *, label="a"):
+        total = 0
+        for item in items:
+            if item is None:
+                continue
+            if item in n:
+                break
+            total += item * 2
+        name = str(total)
+        value = -total
+        return name, value, flag & False, label + "!"
+''')
+
+
+def test_mutmut_operators_are_made() -> None:
+    operators = {m.operator for m in generate(OPERATORS, "f.py")}
+    assert {
+        "default-argument",
+        "comparison-negate",  # is -> is not, in -> not in
+        "break-continue",
+        "arithmetic-swap",  # * -> /, & -> |
+        "augmented-assign",  # += -> =
+        "call-remove",
+        "assign-none",
+        "unary-remove",
+        "bool-flip",
+        "string-change",
+        "statement-remove",
+        "return-none",
+    } <= operators
+
+
+@pytest.mark.parametrize(
+    ("operator", "line", "expected_line"),
+    [
+        ("break-continue", 5, "            break"),
+        ("break-continue", 7, "            continue"),
+        ("augmented-assign", 8, "        total = item * 2"),
+        ("arithmetic-swap", 8, "        total -= item * 2"),
+        ("call-remove", 9, "    name = None"),
+        ("unary-remove", 10, "    value = total"),
+    ],
+)
+def test_each_operator_diff_shows_the_change(operator: str, line: int, expected_line: str) -> None:
+    diffs = [m.diff for m in generate(OPERATORS, "f.py") if (m.operator, m.line) == (operator, line)]
+    assert any(f"+{expected_line}\n" in d for d in diffs), diffs
+
+
+def test_augmented_assignment_becomes_plain_assignment() -> None:
+    mutant = next(m for m in generate(OPERATORS, "f.py") if m.operator == "augmented-assign")
+    assert _apply(mutant, OPERATORS)([1, 2], []) == ("4", -4, False, "a!")  # only the last item counts
+
+
+def test_one_function_compiles_like_the_whole_module() -> None:
+    import ast
+
+    tree = ast.parse(SOURCE)
+    for name, first in (("check", 7), ("Cart.size", 16), ("Cart.flag", 20)):
+        alone = mutant_code(tree, None, "mod.py", name, first)
+        whole = function_code(tree, "mod.py", name, first)
+        assert code_fingerprint(alone) == code_fingerprint(whole)
+        assert alone.co_firstlineno == first
+
+
+def test_a_duplicate_mutant_is_skipped() -> None:
+    # return-none on `return f(x)` and call-remove of `f(x)` give the same code.
+    source = "def g(x):\n    return h(x)\n"
+    mutants = generate(source, "g.py")
+    assert {m.operator for m in mutants} == {"return-none", "call-remove"}
+    kept, skipped = distinct(source, mutants)
+    assert [m.operator for m in kept] == ["return-none"] and skipped == 1
+
+
+def test_an_equivalent_mutant_is_skipped() -> None:
+    # Removing the only statement of a body gives `pass`, which compiles like `x = x` removed
+    # ... nothing; but `return -0` -> unary-remove gives `return 0`: the same constant.
+    source = "def g():\n    return -0\n"
+    mutants = generate(source, "g.py")
+    assert "unary-remove" in {m.operator for m in mutants}
+    kept, skipped = distinct(source, mutants)
+    assert "unary-remove" not in {m.operator for m in kept} and skipped >= 1

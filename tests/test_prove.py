@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from pytest_invariants.cli.main import main as cli_main
+from pytest_invariants.exitcodes import ExitCode
+from pytest_invariants.model import MutantOutcome, MutantStatus
 from pytest_invariants.prove.engine import proof_of
 
 pytest_plugins = ["pytester"]
@@ -186,7 +188,7 @@ def test_a_test_that_patched_the_function_lets_every_mutant_survive(
 ) -> None:
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fake")
     assert _results(project)["FAKE"]["status"] == "verified"  # the doubles are allowed
-    assert _prove(project, "FAKE") == 0
+    assert _prove(project, "FAKE") == ExitCode.PROOF_FAILED  # named and not proven
     proof = _results(project)["FAKE"]["proof"]
     assert proof["total"] == 5 and proof["killed"] == 0
     assert _results(project)["FAKE"]["status"] == "verified"
@@ -222,7 +224,7 @@ def test_zero_mutants_and_all_waived_are_never_proven(project: pytest.Pytester) 
     project.runpytest_subprocess(
         "--invariants", "-p", "no:cacheprovider", "-k", "greeting or double"
     )
-    assert _prove(project, "NONE", "WAIVED") == 0
+    assert _prove(project, "NONE", "WAIVED") == ExitCode.PROOF_FAILED
     found = _results(project)
     assert found["NONE"]["status"] == "verified"
     assert found["NONE"]["proof"]["total"] == 0 and found["NONE"]["proof"]["proven"] is False
@@ -235,10 +237,13 @@ def test_zero_mutants_and_all_waived_are_never_proven(project: pytest.Pytester) 
 
 @pytest.mark.invariant("PROVE-001")
 def test_zero_mutants_proof_value_is_not_proven() -> None:
-    assert proof_of([], 0.0, cached=False, note=None)["proven"] is False
-    killed = [{"status": "killed", "waived": False}]
-    assert proof_of(killed, 1.0, cached=False, note=None)["proven"] is True
-    assert proof_of(killed, 1.0, cached=False, note="baseline failed")["proven"] is False
+    assert proof_of([], 0.0, cached=False, note=None).proven is False
+    killed = [MutantOutcome("m", "op", "f.py", 1, "", MutantStatus.KILLED)]
+    assert proof_of(killed, 1.0, cached=False, note=None).proven is True
+    assert proof_of(killed, 1.0, cached=False, note="baseline failed").proven is False
+    unreached = [*killed, MutantOutcome("n", "op", "f.py", 2, "", MutantStatus.NOT_REACHED)]
+    proof = proof_of(unreached, 1.0, cached=False, note=None)
+    assert proof.proven is False and proof.not_reached == 1 and proof.score == 0.5
 
 
 def test_threshold_from_the_invariants_file(project: pytest.Pytester) -> None:

@@ -23,5 +23,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     GATE_FAILED = 7
     RESULTS_UNWRITABLE = 8
+    #: `invariants prove`: a named invariant is not proven, or the kill rate is under --fail-under
+    PROOF_FAILED = 9
     #: the shell's status for SIGINT, for the `invariants` command
     KEYBOARD_INTERRUPT = 130

@@ -22,11 +22,14 @@ __all__ = [
     "LinkKind",
     "Location",
     "MockCall",
+    "MutantOutcome",
+    "MutantStatus",
     "ObjectRef",
     "RunInfo",
     "RunResults",
     "Outcome",
     "Problem",
+    "Proof",
     "ScopeEntry",
     "ScopeKind",
     "Severity",
@@ -302,6 +305,66 @@ class Link:
         return self.outcome is Outcome.PASSED
 
 
+class MutantStatus(str, enum.Enum):
+    """What the tests did to one mutant (docs/prove.md)."""
+
+    KILLED = "killed"
+    TIMEOUT = "timeout"  # a hang: a failure the tests noticed
+    SURVIVED = "survived"
+    NOT_REACHED = "not-reached"  # no linked test ran the mutated line: nothing was run
+    ERROR = "error"  # the mutant could not be applied or its process died
+
+    @property
+    def killed(self) -> bool:
+        return self in (MutantStatus.KILLED, MutantStatus.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class MutantOutcome:
+    """One mutant of a proof: where it changed the code, the diff, and its fate."""
+
+    id: str
+    operator: str
+    file: str
+    line: int
+    diff: str
+    status: MutantStatus
+    killed_by: str | None = None  # the first failing test's node id
+    waived: bool = False  # `# invariants: equivalent` on the mutated line
+    why: str | None = None  # for errors and timeouts
+    tests: int = 0  # how many linked tests ran it at most (those that ran the line)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The result of proving one invariant by mutation.
+
+    `score = killed / total`, where `total` leaves out waived mutants; a proof
+    with a `note` (nothing measured, the baseline failed) is never `proven`.
+    `skipped` counts mutants left out because they compile to the original code
+    or to the same code as an earlier mutant.
+    """
+
+    score: float | None
+    threshold: float
+    proven: bool
+    total: int
+    killed: int
+    survived: int
+    errors: int
+    waived: int
+    mutants: tuple[MutantOutcome, ...] = ()
+    cached: bool = False
+    note: str | None = None
+    not_reached: int = 0
+    skipped: int = 0
+
+    @property
+    def survivors(self) -> tuple[MutantOutcome, ...]:
+        """The counted mutants the tests did not kill, in source order."""
+        return tuple(m for m in self.mutants if not m.waived and not m.status.killed)
+
+
 @dataclass(frozen=True)
 class InvariantResult:
     """The verdict on one invariant, with every link that led to it."""
@@ -318,7 +381,7 @@ class InvariantResult:
     partial_because: tuple[str, ...] = ()  # node ids of claiming tests that did not run
     suggested_tests: tuple[str, ...] = ()
     suspect: bool = False
-    proof: dict[str, object] | None = None
+    proof: Proof | None = None
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,11 @@ from pytest_invariants.model import (
     LinkKind,
     Location,
     MockCall,
+    MutantOutcome,
+    MutantStatus,
     ObjectRef,
     Outcome,
+    Proof,
     RunInfo,
     RunResults,
     ScopeEntry,
@@ -45,6 +48,8 @@ __all__ = [
     "evidence_from_dict",
     "evidence_to_dict",
     "from_dict",
+    "proof_from_dict",
+    "proof_to_dict",
     "read_results",
     "to_dict",
     "write_atomically",
@@ -53,6 +58,9 @@ __all__ = [
 
 # Version history of the results format:
 # 1: first version (invariants with links and evidence, per-test evidence, run info).
+#    Also compatible with version 1 readers' defaults: a proof's `not_reached` and
+#    `skipped` counts, a mutant's `tests`, and the mutant status `not-reached`
+#    (readers default the counts to 0).
 # 2: adds `scope_files`: the sha256 of every scope file as the run saw it, so
 #    `invariants why` can tell that a file changed since. Version 1 files are still
 #    read (without hashes); SPEC.md section 7 names version 1.
@@ -182,8 +190,42 @@ def _result(res: InvariantResult) -> dict[str, Any]:
         "suggested_tests": list(res.suggested_tests),
         "real_lines": _lines(res.real_lines),
         "double_lines": _lines(res.double_lines),
-        "proof": res.proof,
+        "proof": None if res.proof is None else proof_to_dict(res.proof),
         "tests": [_link(link) for link in res.links],
+    }
+
+
+def _mutant(m: MutantOutcome) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "operator": m.operator,
+        "file": m.file,
+        "line": m.line,
+        "diff": m.diff,
+        "status": m.status.value,
+        "killed_by": m.killed_by,
+        "waived": m.waived,
+        "why": m.why,
+        "tests": m.tests,
+    }
+
+
+def proof_to_dict(proof: Proof) -> dict[str, Any]:
+    """Return the JSON form of a proof (the results file's `proof`, the proof cache's entry)."""
+    return {
+        "score": proof.score,
+        "threshold": proof.threshold,
+        "proven": proof.proven,
+        "total": proof.total,
+        "killed": proof.killed,
+        "survived": proof.survived,
+        "errors": proof.errors,
+        "waived": proof.waived,
+        "not_reached": proof.not_reached,
+        "skipped": proof.skipped,
+        "mutants": [_mutant(m) for m in proof.mutants],
+        "cached": proof.cached,
+        "note": proof.note,
     }
 
 
@@ -477,7 +519,49 @@ def _read_result(data: dict[str, Any]) -> InvariantResult:
         partial_because=_texts(data, "partial_because"),
         suggested_tests=_texts(data, "suggested_tests"),
         suspect=_flag(data, "suspect", False),
-        proof=_get(data, "proof", (dict, type(None)), None),
+        proof=_read_proof(_get(data, "proof", (dict, type(None)), None)),
+    )
+
+
+def _read_mutant(data: dict[str, Any]) -> MutantOutcome:
+    killed_by = _get(data, "killed_by", (str, list, type(None)), None)
+    if isinstance(killed_by, list):  # early files listed the killers
+        killed_by = str(killed_by[0]) if killed_by else None
+    return MutantOutcome(
+        id=_text(data, "id"),
+        operator=_text(data, "operator", ""),
+        file=_text(data, "file", ""),
+        line=_int(data, "line"),
+        diff=_text(data, "diff", ""),
+        status=MutantStatus(_text(data, "status")),
+        killed_by=killed_by,
+        waived=_flag(data, "waived", False),
+        why=_maybe_text(data, "why"),
+        tests=_int(data, "tests"),
+    )
+
+
+def _read_proof(data: dict[str, Any] | None) -> Proof | None:
+    return None if data is None else proof_from_dict(data)
+
+
+def proof_from_dict(data: Mapping[str, Any]) -> Proof:
+    """Return the proof of its JSON form; raise ValueError naming a wrong key."""
+    mutants = tuple(_read_mutant(m) for m in _objects(data, "mutants"))
+    return Proof(
+        score=_number(data, "score"),
+        threshold=1.0 if (threshold := _number(data, "threshold")) is None else float(threshold),
+        proven=_flag(data, "proven", False),
+        total=_int(data, "total"),
+        killed=_int(data, "killed"),
+        survived=_int(data, "survived"),
+        errors=_int(data, "errors"),
+        waived=_int(data, "waived"),
+        mutants=mutants,
+        cached=_flag(data, "cached", False),
+        note=_maybe_text(data, "note"),
+        not_reached=_int(data, "not_reached"),
+        skipped=_int(data, "skipped"),
     )
 
 

@@ -17,6 +17,7 @@ from pytest_invariants.model import (
     Link,
     LinkKind,
     Outcome,
+    Proof,
     Status,
     TestEvidence,
 )
@@ -157,7 +158,7 @@ def classify(
     tests: Sequence[TestEvidence],
     proven: Iterable[str] = (),
     suspect: Iterable[str] = (),
-    proofs: Mapping[str, dict[str, object]] | None = None,
+    proofs: Mapping[str, Proof] | None = None,
 ) -> tuple[InvariantResult, ...]:
     """Return one result per invariant, in the order of the invariants file."""
     proven_ids, suspect_ids = set(proven), set(suspect)

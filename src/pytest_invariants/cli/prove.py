@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 from pytest_invariants.cli.errors import CliError
-from pytest_invariants.prove.engine import ProveSettings, prove_results
+from pytest_invariants.exitcodes import ExitCode
+from pytest_invariants.model import RunResults
+from pytest_invariants.prove.engine import ProveSettings, Task, kill_rate, prove_results
 from pytest_invariants.reports.proof import print_survivors, summary_line
 from pytest_invariants.results import ResultsError, read_results, write_results
 
@@ -37,13 +39,31 @@ def prove_main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     updated, tasks = prove_results(results, rootdir, settings)
     write_results(updated, path)
-    print_survivors(updated)
+    print_survivors(updated, only=args.ids)
     print(summary_line(tasks, updated, time.monotonic() - started))
     for iid in args.ids:
         if iid not in {t.invariant_id for t in tasks}:
             print(f"{iid}: not proven: only verified invariants with a scope can be proven")
     print(f"invariants: wrote {path}")
-    return 0
+    return _verdict(args, updated, tasks)
+
+
+def _verdict(args: argparse.Namespace, results: RunResults, tasks: list[Task]) -> int:
+    """Return PROOF_FAILED when a named invariant or the --fail-under kill rate is not met."""
+    proofs = {r.invariant.id: r.proof for r in results.invariants}
+    failed = [iid for iid in args.ids if (proof := proofs.get(iid)) is None or not proof.proven]
+    status = ExitCode.OK
+    if failed:
+        print(f"invariants prove: not proven: {', '.join(failed)}")
+        status = ExitCode.PROOF_FAILED
+    if args.fail_under is not None:
+        asked = [p for iid, p in proofs.items() if p and iid in {t.invariant_id for t in tasks}]
+        rate = kill_rate(asked)
+        shown = "nothing measured" if rate is None else f"{rate:.1%}"
+        if rate is None or rate * 100 < args.fail_under - 1e-9:
+            print(f"invariants prove: kill rate {shown} is under --fail-under={args.fail_under:g}%")
+            status = ExitCode.PROOF_FAILED
+    return int(status)
 
 
 def add_prove_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,7 +78,13 @@ def add_prove_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cmd.add_argument("--rootdir", help="project root (default: the one the results name)")
     cmd.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: cores)")
     cmd.add_argument("--no-cache", action="store_true", help="ignore .invariants/proof-cache.json")
-    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    cmd.add_argument(
+        "--fail-under",
+        type=float,
+        metavar="PCT",
+        help=f"exit {int(ExitCode.PROOF_FAILED)} when under PCT%% of the mutants are killed",
+    )
     cmd.add_argument(
         "--timeout-factor",
         type=float,

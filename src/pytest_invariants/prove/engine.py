@@ -1,11 +1,11 @@
-"""Proof by targeted mutation (docs/prove.md): plan, run workers, cache, report.
+"""Proof by targeted mutation (docs/prove.md): plan, run the worker, cache, report.
 
 For each verified invariant with a scope, make small mutants of its scope code
-(`mutants.py`), run only its `real`, passing tests against each one in a
-worker process (`prove/worker.py`), and record which mutants the tests
-killed. The user's files are never written: mutants live only in a worker's
-memory. What this module writes is ours: `.invariants/proof-cache.json`, and
-only when a proof finished.
+(`mutants.py`), and test each one with only the invariant's `real`, passing
+tests that executed the mutated line, in a fork of one warm worker process
+(`prove/worker.py`). The user's files are never written: mutants live only in
+a forked child's memory. What this module writes is ours:
+`.invariants/proof-cache.json`, only when a proof finished and the cache is on.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,11 +21,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -42,24 +40,28 @@ from pytest_invariants import __version__
 from pytest_invariants.model import (
     InvariantResult,
     LinkKind,
+    MutantOutcome,
+    MutantStatus,
     Outcome,
+    Proof,
     RunResults,
     ScopeEntry,
     ScopeKind,
     Status,
 )
-from pytest_invariants.prove.mutants import MUTATOR_VERSION, Mutant, generate
-from pytest_invariants.results import write_atomically
+from pytest_invariants.prove.mutants import MUTATOR_VERSION, Mutant, distinct, generate
+from pytest_invariants.results import proof_from_dict, proof_to_dict, write_atomically
 from pytest_invariants.status import classify
 
 __all__ = [
     "CACHE_PATH",
     "DEFAULT_THRESHOLD",
-    "KILLED",
     "ProveSettings",
     "Task",
     "apply_proofs",
+    "kill_rate",
     "plan",
+    "proof_of",
     "prove",
     "prove_results",
 ]
@@ -67,37 +69,40 @@ __all__ = [
 CACHE_PATH = Path(".invariants") / "proof-cache.json"
 # Version history of the cache format:
 # 1: one entry per invariant id: {key, proof}.
-CACHE_SCHEMA = "pytest-invariants/proof-cache/1"
+# 2: the key covers the scope's own lines and which tests reached each mutant.
+CACHE_SCHEMA = "pytest-invariants/proof-cache/2"
 DEFAULT_THRESHOLD = 1.0
-KILLED = ("killed", "timeout")  # a hang is a failure the tests noticed
-STARTUP_SECONDS = 120.0  # pytest start-up and collection, before the baseline alarm starts
-HARD_FACTOR, HARD_GRACE = 2.0, 10.0  # the controller's deadline beyond the worker's own alarm
+STARTUP_SECONDS = 120.0  # pytest start-up and collection in the worker
+QUIET_GRACE = 60.0  # the worker's silence beyond its longest time box, before it is ended
+PLAIN_EVERY = 5.0  # seconds between plain progress lines (no terminal)
 
 
 @dataclass(frozen=True)
 class ProveSettings:
-    """How to run a proof; the time box is `factor` x the tests' duration + `base` seconds."""
+    """How to run a proof; a mutant's time box is `factor` x its tests' time + `base` s."""
 
-    jobs: int = 0  # 0: one worker per core
+    jobs: int = 0  # 0: one child per core
     use_cache: bool = True
-    progress: bool | None = None  # None: only when stderr is a terminal
-    factor: float = 10.0
-    base: float = 5.0
+    progress: bool | None = None  # None: a bar on a terminal, plain lines otherwise
+    factor: float = 4.0
+    base: float = 0.5
     only: tuple[str, ...] = ()  # invariant ids; empty: every verified invariant with a scope
 
 
 @dataclass(frozen=True)
 class Task:
-    """One invariant to prove: its mutants, its tests and what the cache keys on."""
+    """One invariant to prove: its mutants, which tests reach each one, the cache key."""
 
     invariant_id: str
     threshold: float
     tests: tuple[str, ...]
-    recorded: float  # the tests' recorded duration, seconds
+    recorded: dict[str, float]  # each test's recorded duration, seconds
     mutants: tuple[Mutant, ...]
+    reach: dict[str, tuple[str, ...]]  # mutant id -> the tests that ran its lines
     sources: dict[str, str] = field(default_factory=dict)  # scope file -> source text
     paths: dict[str, str] = field(default_factory=dict)  # scope file -> absolute path
     modules: dict[str, str] = field(default_factory=dict)  # scope file -> dotted module
+    skipped: int = 0  # equivalent or duplicate mutants left out
     key: str = ""
 
 
@@ -116,12 +121,10 @@ def _provable(res: InvariantResult, only: Sequence[str]) -> bool:
     return res.invariant.scoped and res.status in (Status.VERIFIED, Status.PROVEN)
 
 
-def _real_tests(res: InvariantResult) -> tuple[str, ...]:
-    return tuple(
-        link.nodeid
-        for link in res.links
-        if link.kind is LinkKind.REAL and link.outcome is Outcome.PASSED
-    )
+def _real_links(res: InvariantResult) -> list[Any]:
+    return [
+        link for link in res.links if link.kind is LinkKind.REAL and link.outcome is Outcome.PASSED
+    ]
 
 
 def _module_of(entry: ScopeEntry) -> str | None:
@@ -157,13 +160,34 @@ def _test_files(rootdir: Path, tests: Sequence[str]) -> list[Path]:
     return sorted(files)
 
 
-def _cache_key(rootdir: Path, sources: Mapping[str, str], tests: Sequence[str]) -> str:
-    """Fingerprint what a proof depends on: scope files, tests, test files, tool versions."""
+def _scope_text(entry: ScopeEntry, source: str) -> str:
+    """The scope's own code: its lines for a function, the whole file for a module."""
+    if entry.lines is None:
+        return source
+    first, last = entry.lines
+    return "\n".join(source.splitlines()[first - 1 : last])
+
+
+def _cache_key(
+    rootdir: Path,
+    entries: Sequence[tuple[ScopeEntry, str]],
+    reach: Mapping[str, Sequence[str]],
+    tests: Sequence[str],
+) -> str:
+    """Fingerprint what a proof depends on: scope code, tests and their files, versions.
+
+    An edit elsewhere in a scope file (outside the scope's lines) keeps the key:
+    a PR re-proves only the invariants whose code or tests changed.
+    """
     parts: dict[str, Any] = {
         "tool": __version__,
         "mutator": MUTATOR_VERSION,
         "python": sys.version_info[:2],
-        "scope": {f: hashlib.sha256(s.encode()).hexdigest() for f, s in sorted(sources.items())},
+        "scope": [
+            [e.raw, e.lines, hashlib.sha256(_scope_text(e, s).encode()).hexdigest()]
+            for e, s in entries
+        ],
+        "reach": {mid: sorted(t) for mid, t in sorted(reach.items())},
         "tests": sorted(tests),
         "test_files": {
             str(p.relative_to(rootdir)) if rootdir in p.parents else str(p): _digest(p)
@@ -175,30 +199,47 @@ def _cache_key(rootdir: Path, sources: Mapping[str, str], tests: Sequence[str]) 
 
 def _task(res: InvariantResult, rootdir: Path, durations: Mapping[str, float]) -> Task:
     inv = res.invariant
-    tests = _real_tests(res)
+    links = _real_links(res)
+    tests = tuple(link.nodeid for link in links)
     mutants: dict[str, Mutant] = {}
     sources: dict[str, str] = {}
     modules: dict[str, str] = {}
+    entries: list[tuple[ScopeEntry, str]] = []
+    skipped = 0
     for entry in inv.code:
-        text = _read(rootdir / entry.file)
+        text = sources.get(entry.file) or _read(rootdir / entry.file)
         if text is None:
             continue
         sources[entry.file] = text
+        entries.append((entry, text))
         if (module := _module_of(entry)) is not None:
             modules.setdefault(entry.file, module)
-        for mutant in generate(text, entry.file, entry.lines):
+        kept, gone = distinct(text, generate(text, entry.file, entry.lines))
+        skipped += gone
+        for mutant in kept:
             mutants.setdefault(mutant.id, mutant)
+    # A test can kill a mutant only if it ran one of the mutated lines.
+    reach = {
+        mid: tuple(
+            link.nodeid
+            for link in links
+            if not link.executed.get(m.file, frozenset()).isdisjoint(m.lines)
+        )
+        for mid, m in mutants.items()
+    }
     threshold = DEFAULT_THRESHOLD if inv.prove_threshold is None else float(inv.prove_threshold)
     return Task(
         invariant_id=inv.id,
         threshold=threshold,
         tests=tests,
-        recorded=sum(durations.get(t, 0.0) for t in tests),
+        recorded={t: durations.get(t, 0.0) for t in tests},
         mutants=tuple(mutants.values()),
+        reach=reach,
         sources=sources,
         paths={f: str((rootdir / f).resolve()) for f in sources},
         modules=modules,
-        key=_cache_key(rootdir, sources, tests),
+        skipped=skipped,
+        key=_cache_key(rootdir, entries, reach, tests),
     )
 
 
@@ -208,64 +249,79 @@ def plan(results: RunResults, rootdir: Path, only: Sequence[str] = ()) -> list[T
     return [
         _task(res, rootdir, durations)
         for res in results.invariants
-        if _provable(res, only) and _real_tests(res)
+        if _provable(res, only) and _real_links(res)
     ]
 
 
 # -- the proof of one invariant as a value -------------------------------------------------------
 
 
-def _mutant_entry(mutant: Mutant, outcome: Mapping[str, Any] | None) -> dict[str, Any]:
-    outcome = outcome or {"status": "error", "why": "not run"}
-    entry: dict[str, Any] = {
-        "id": mutant.id,
-        "operator": mutant.operator,
-        "file": mutant.file,
-        "line": mutant.line,
-        "diff": mutant.diff,
-        "status": outcome["status"],
-        "killed_by": outcome.get("killed_by"),
-        "waived": mutant.waived,
-    }
-    if outcome.get("why"):
-        entry["why"] = outcome["why"]
-    return entry
+def _mutant_outcome(task: Task, mutant: Mutant, outcome: Mapping[str, Any] | None) -> MutantOutcome:
+    reach = task.reach.get(mutant.id, ())
+    if not reach:
+        outcome = {"status": MutantStatus.NOT_REACHED.value, "why": "no linked test ran this line"}
+    outcome = outcome or {"status": MutantStatus.ERROR.value, "why": "not run"}
+    return MutantOutcome(
+        id=mutant.id,
+        operator=mutant.operator,
+        file=mutant.file,
+        line=mutant.line,
+        diff=mutant.diff,
+        status=MutantStatus(outcome["status"]),
+        killed_by=outcome.get("killed_by"),
+        waived=mutant.waived,
+        why=outcome.get("why"),
+        tests=len(reach),
+    )
 
 
 def proof_of(
-    mutants: Sequence[Mapping[str, Any]], threshold: float, cached: bool, note: str | None
-) -> dict[str, Any]:
-    """Return the `proof` value of one invariant from its mutants' entries.
+    mutants: Sequence[MutantOutcome],
+    threshold: float,
+    cached: bool,
+    note: str | None,
+    skipped: int = 0,
+) -> Proof:
+    """Return the proof of one invariant from its mutants' outcomes.
 
     Waived mutants are listed but not counted; zero counted mutants is never a
     proof (a gate that passes while measuring nothing is the failure this tool
     exists to prevent), and neither is a proof with a `note` (baseline failed).
+    A mutant no test reached counts as not killed: the tests cannot notice it.
     """
-    counted = [m for m in mutants if not m.get("waived")]
-    killed = sum(1 for m in counted if m["status"] in KILLED)
+    counted = [m for m in mutants if not m.waived]
+    killed = sum(1 for m in counted if m.status.killed)
     total = len(counted)
     score = killed / total if total else None
     if not total and note is None:
         note = "no mutant could be made of the scope code: nothing was measured"
     proven = note is None and total > 0 and killed >= threshold * total - 1e-9
-    return {
-        "score": None if score is None else round(score, 4),
-        "threshold": threshold,
-        "proven": proven,
-        "total": total,
-        "killed": killed,
-        "survived": sum(1 for m in counted if m["status"] == "survived"),
-        "errors": sum(1 for m in counted if m["status"] == "error"),
-        "waived": len(mutants) - total,
-        "mutants": [dict(m) for m in mutants],
-        "cached": cached,
-        "note": note,
-    }
+    return Proof(
+        score=None if score is None else round(score, 4),
+        threshold=threshold,
+        proven=proven,
+        total=total,
+        killed=killed,
+        survived=sum(1 for m in counted if m.status is MutantStatus.SURVIVED),
+        errors=sum(1 for m in counted if m.status is MutantStatus.ERROR),
+        waived=len(mutants) - total,
+        mutants=tuple(mutants),
+        cached=cached,
+        note=note,
+        not_reached=sum(1 for m in counted if m.status is MutantStatus.NOT_REACHED),
+        skipped=skipped,
+    )
 
 
-def _proof_for(task: Task, outcome: _Outcome) -> dict[str, Any]:
-    entries = [_mutant_entry(m, outcome.results.get(m.id)) for m in task.mutants]
-    return proof_of(entries, task.threshold, cached=False, note=outcome.note)
+def _proof_for(task: Task, outcome: _Outcome) -> Proof:
+    entries = [_mutant_outcome(task, m, outcome.results.get(m.id)) for m in task.mutants]
+    return proof_of(entries, task.threshold, cached=False, note=outcome.note, skipped=task.skipped)
+
+
+def kill_rate(proofs: Sequence[Proof]) -> float | None:
+    """Return killed / counted mutants over `proofs` (None: nothing was counted)."""
+    total = sum(p.total for p in proofs)
+    return sum(p.killed for p in proofs) / total if total else None
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -282,15 +338,16 @@ def _load_cache(path: Path) -> dict[str, Any]:
     return entries if isinstance(entries, dict) else {}
 
 
-def _cached(entries: Mapping[str, Any], task: Task) -> dict[str, Any] | None:
+def _cached(entries: Mapping[str, Any], task: Task) -> Proof | None:
     entry = entries.get(task.invariant_id)
     if not isinstance(entry, dict) or entry.get("key") != task.key:
         return None
-    proof = entry.get("proof")
-    if not isinstance(proof, dict) or not isinstance(proof.get("mutants"), list):
-        return None
+    try:
+        proof = proof_from_dict(entry.get("proof") or {})
+    except (ValueError, TypeError, KeyError):
+        return None  # a damaged entry is a miss, never an error
     # The threshold may have changed without touching code or tests: recompute the verdict.
-    return proof_of(proof["mutants"], task.threshold, cached=True, note=proof.get("note"))
+    return proof_of(proof.mutants, task.threshold, True, proof.note, proof.skipped)
 
 
 def _save_cache(path: Path, entries: Mapping[str, Any], keep: set[str]) -> None:
@@ -300,58 +357,32 @@ def _save_cache(path: Path, entries: Mapping[str, Any], keep: set[str]) -> None:
     write_atomically(path, text + "\n")
 
 
-# -- workers --------------------------------------------------------------------------------------
+# -- the worker -----------------------------------------------------------------------------------
 
 
-class _Processes:
-    """The live worker processes, so an interrupt can end every one of them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._live: set[subprocess.Popen[bytes]] = set()
-        self.stopping = threading.Event()
-
-    def add(self, proc: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._live.add(proc)
-        if self.stopping.is_set():
-            proc.kill()
-
-    def discard(self, proc: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._live.discard(proc)
-
-    def kill_all(self) -> None:
-        self.stopping.set()
-        with self._lock:
-            live = list(self._live)
-        for proc in live:
-            proc.kill()
-        for proc in live:
-            proc.wait()
-
-
-def _spec(
-    task: Task,
-    mutants: Sequence[Mutant],
-    rootdir: Path,
-    settings: ProveSettings,
-    fd: int,
-    cache_dir: str,
-) -> dict[str, Any]:
+def _spec(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings, fd: int) -> dict[str, Any]:
+    jobs = settings.jobs or os.cpu_count() or 1
     return {
         "rootdir": str(rootdir),
-        "tests": list(task.tests),
-        "mutants": [asdict(m) for m in mutants],
-        "sources": task.sources,
-        "paths": task.paths,
-        "modules": task.modules,
-        "recorded": task.recorded,
+        "controller": os.getpid(),
+        "fd": fd,
+        "jobs": jobs,
         "factor": settings.factor,
         "base": settings.base,
-        "baseline_budget": settings.factor * task.recorded + settings.base,
-        "fd": fd,
-        "cache_dir": cache_dir,
+        "tasks": [
+            {
+                "id": t.invariant_id,
+                "tests": list(t.tests),
+                "recorded": t.recorded,
+                # A mutant no test reaches is not run: it is "not reached", never killed.
+                "mutants": [asdict(m) for m in t.mutants if t.reach.get(m.id)],
+                "reach": {mid: list(tests) for mid, tests in t.reach.items() if tests},
+                "sources": t.sources,
+                "paths": t.paths,
+                "modules": t.modules,
+            }
+            for t in tasks
+        ],
     }
 
 
@@ -361,9 +392,7 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _lines(
-    fd: int, proc: subprocess.Popen[bytes], deadline: Callable[[], float]
-) -> Iterator[dict[str, Any]]:
+def _events(fd: int, deadline: Callable[[], float]) -> Iterator[dict[str, Any]]:
     """Yield the worker's events; yield {'event': 'hang'} and stop when a deadline passes."""
     buffer = b""
     while True:
@@ -380,145 +409,161 @@ def _lines(
         buffer += chunk
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
-            try:
+            with suppress(ValueError):
                 yield json.loads(line)
-            except ValueError:
-                continue
 
 
-class _Worker:
-    """One worker process for a run of one task's mutants."""
-
-    def __init__(
-        self,
-        task: Task,
-        mutants: Sequence[Mutant],
-        rootdir: Path,
-        settings: ProveSettings,
-        processes: _Processes,
-    ) -> None:
-        self._task, self._mutants, self._rootdir = task, mutants, rootdir
-        self._settings, self._processes = settings, processes
-        self._deadline = time.monotonic() + STARTUP_SECONDS + self._baseline_budget()
-        self.log_tail = ""
-
-    def _baseline_budget(self) -> float:
-        return self._settings.factor * self._task.recorded + self._settings.base
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        """Start the worker and yield its events, ending with {'event': 'exit', 'code': N}."""
-        folder = tempfile.mkdtemp(prefix="invariants-prove-")
-        read_fd, write_fd = os.pipe()
-        try:
-            spec_path = Path(folder, "spec.json")
-            spec = _spec(
-                self._task,
-                self._mutants,
-                self._rootdir,
-                self._settings,
-                write_fd,
-                str(Path(folder, "cache")),
-            )
-            spec_path.write_text(json.dumps(spec), encoding="utf-8")
-            with open(Path(folder, "worker.log"), "wb") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "pytest_invariants.prove.worker", str(spec_path)],
-                    cwd=self._rootdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    pass_fds=(write_fd,),
-                    env=_worker_env(),
-                )
-            os.close(write_fd)
-            write_fd = -1
-            self._processes.add(proc)
-            try:
-                yield from self._follow(read_fd, proc)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                code = proc.wait()
-                self._processes.discard(proc)
-                self.log_tail = _tail(Path(folder, "worker.log"))
-            yield {"event": "exit", "code": code}
-        finally:
-            os.close(read_fd)
-            if write_fd >= 0:
-                os.close(write_fd)
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def _follow(self, fd: int, proc: subprocess.Popen[bytes]) -> Iterator[dict[str, Any]]:
-        for event in _lines(fd, proc, lambda: self._deadline):
-            if event.get("event") == "start":
-                budget = float(event.get("budget", self._settings.base))
-                self._deadline = time.monotonic() + budget * HARD_FACTOR + HARD_GRACE
-            elif event.get("event") in ("baseline", "result"):
-                self._deadline = time.monotonic() + STARTUP_SECONDS
-            yield event
-            if event.get("event") == "hang":
-                return
-
-
-def _tail(path: Path, lines: int = 8) -> str:
-    text = _read(path) or ""
+def _tail(log: IO[bytes], lines: int = 8) -> str:
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run_task(
-    task: Task,
-    rootdir: Path,
-    settings: ProveSettings,
-    processes: _Processes,
-    tick: Callable[[int], None],
-) -> _Outcome:
-    """Run every mutant of `task`, restarting the worker after a hang or a crash."""
-    outcome = _Outcome()
-    remaining = list(task.mutants)
-    while remaining and not processes.stopping.is_set():
-        progressed = _run_worker(task, remaining, rootdir, settings, processes, outcome, tick)
-        remaining = [m for m in remaining if m.id not in outcome.results]
-        if outcome.note is not None or not progressed:
-            break
-    return outcome
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """End the worker: SIGTERM lets it kill its children and remove its folder."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
 
 
-def _run_worker(
-    task: Task,
-    mutants: Sequence[Mutant],
-    rootdir: Path,
-    settings: ProveSettings,
-    processes: _Processes,
-    outcome: _Outcome,
-    tick: Callable[[int], None],
-) -> bool:
-    """Run one worker over `mutants`; return True when it settled at least one of them."""
-    worker = _Worker(task, mutants, rootdir, settings, processes)
-    current: str | None = None
-    settled = 0
-    for event in worker.events():
-        kind = event.get("event")
-        if kind == "baseline" and not event.get("ok"):
-            why = event.get("why")
-            outcome.note = f"the linked tests do not pass alone on the real code: {why}"
-        elif kind == "start":
-            current = str(event["id"])
-        elif kind == "result":
-            outcome.results[str(event["id"])] = event
-            current, settled = None, settled + 1
-            tick(1)
-        elif kind == "hang" and current is not None:
-            outcome.results[current] = {"status": "timeout", "why": "hung past the time box"}
-            current, settled = None, settled + 1
-            tick(1)
-        elif kind == "exit" and current is not None and not processes.stopping.is_set():
-            why = f"the test process died (exit status {event.get('code')})"
-            outcome.results[current] = {"status": "error", "why": why}
-            current, settled = None, settled + 1
-            tick(1)
-    if not settled and outcome.note is None and not processes.stopping.is_set():
-        outcome.note = f"the proof worker failed before running a mutant: {worker.log_tail}"
-    return settled > 0
+class _Run:
+    """One worker process proving every task; settles outcomes from its events."""
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        rootdir: Path,
+        settings: ProveSettings,
+        tick: Callable[[int, int], None],
+    ) -> None:
+        self._tasks = {t.invariant_id: t for t in tasks}
+        self._rootdir, self._settings, self._tick = rootdir, settings, tick
+        self.outcomes = {t.invariant_id: _Outcome() for t in tasks}
+        longest = max(
+            (settings.factor * sum(t.recorded.values()) + settings.base for t in tasks),
+            default=0.0,
+        )
+        self._quiet = max(longest, 30.0) + QUIET_GRACE
+
+    def run(self) -> None:
+        read_fd, write_fd = os.pipe()
+        with tempfile.TemporaryFile() as log:  # no name: nothing is left if we are killed
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pytest_invariants.prove.worker"],
+                cwd=self._rootdir,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                pass_fds=(write_fd,),
+                env=_worker_env(),
+            )
+            os.close(write_fd)
+            try:
+                assert proc.stdin is not None
+                spec = _spec(list(self._tasks.values()), self._rootdir, self._settings, write_fd)
+                proc.stdin.write((json.dumps(spec) + "\n").encode("utf-8"))
+                proc.stdin.flush()  # stdin stays open: the worker's lifeline
+                self._follow(read_fd)
+            finally:
+                os.close(read_fd)
+                _end(proc)
+                with suppress(OSError):
+                    proc.stdin.close()  # type: ignore[union-attr]
+            self._settle(f"the proof worker stopped (exit status {proc.returncode})", log)
+
+    def _follow(self, fd: int) -> None:
+        # Until collection, start-up time; then each event buys the longest time box again.
+        deadline = [time.monotonic() + STARTUP_SECONDS]
+        for event in _events(fd, lambda: deadline[0]):
+            deadline[0] = time.monotonic() + self._quiet
+            kind = event.get("event")
+            outcome = self.outcomes.get(str(event.get("task")))
+            if kind == "baseline" and outcome is not None and not event.get("ok"):
+                why = event.get("why")
+                outcome.note = f"the linked tests do not pass alone on the real code: {why}"
+                task = self._tasks[str(event["task"])]
+                self._tick(sum(1 for m in task.mutants if task.reach.get(m.id)), 0)
+            elif kind == "result" and outcome is not None:
+                outcome.results[str(event["id"])] = event
+                killed = MutantStatus(event.get("status", "error")).killed
+                self._tick(1, int(killed))
+            elif kind == "hang":
+                return
+
+    def _settle(self, why: str, log: IO[bytes]) -> None:
+        """Give every mutant the worker did not report a reason, and each proof a note."""
+        for iid, outcome in self.outcomes.items():
+            task = self._tasks[iid]
+            pending = [m for m in task.mutants if task.reach.get(m.id)]
+            pending = [m for m in pending if m.id not in outcome.results]
+            if outcome.note is not None or not pending:
+                continue
+            if len(pending) == sum(1 for m in task.mutants if task.reach.get(m.id)):
+                tail = _tail(log)
+                outcome.note = f"the proof worker failed before running a mutant: {tail}"
+                continue
+            for mutant in pending:
+                outcome.results[mutant.id] = {"status": "error", "why": why}
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+
+class _Plain:
+    """Progress as plain periodic lines on stderr, for CI logs (no terminal)."""
+
+    def __init__(self, total: int, every: float = PLAIN_EVERY) -> None:
+        self._total, self._every = total, every
+        self._done = self._killed = 0
+        self._started = self._last = time.monotonic()
+
+    def tick(self, done: int, killed: int) -> None:
+        self._done += done
+        self._killed += killed
+        now = time.monotonic()
+        if now - self._last >= self._every or self._done >= self._total:
+            self._last = now
+            self.line(now)
+
+    def line(self, now: float) -> None:
+        elapsed = now - self._started
+        eta = elapsed / self._done * (self._total - self._done) if self._done else None
+        shown = "?" if eta is None else f"{eta:.0f}s"
+        print(
+            f"invariants prove: {self._done}/{self._total} mutants, {self._killed} killed, "
+            f"{elapsed:.0f}s elapsed, ETA {shown}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+@contextmanager
+def _progress(settings: ProveSettings, total: int) -> Iterator[Callable[[int, int], None]]:
+    console = Console(stderr=True)
+    if settings.progress is False or total == 0:
+        yield lambda done, killed: None
+        return
+    if settings.progress is None and not console.is_terminal:
+        yield _Plain(total).tick
+        return
+    bar = Progress(
+        TextColumn("proving invariants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("mutants"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with bar:
+        task_id = bar.add_task("mutants", total=total)
+        yield lambda done, killed: bar.advance(task_id, done)
 
 
 # -- running every task ---------------------------------------------------------------------------
@@ -526,7 +571,7 @@ def _run_worker(
 
 @contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt meanwhile, so workers are ended, not orphaned."""
+    """Turn SIGTERM into KeyboardInterrupt meanwhile, so the worker is ended, not orphaned."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -541,59 +586,26 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _progress(settings: ProveSettings, total: int) -> Any:
-    console = Console(stderr=True)
-    show = console.is_terminal if settings.progress is None else settings.progress
-    return Progress(
-        TextColumn("proving invariants"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("mutants"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not show,
-        transient=False,
-    )
-
-
 def prove(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings) -> dict[str, _Outcome]:
-    """Run every task in a pool of worker processes; return outcomes by invariant id.
+    """Run every task in one worker process; return outcomes by invariant id.
 
-    On KeyboardInterrupt (or SIGTERM) every worker is killed before it re-raises.
+    On KeyboardInterrupt (or SIGTERM) the worker and its children are ended
+    before it re-raises.
     """
-    processes = _Processes()
-    jobs = max(1, min(settings.jobs or os.cpu_count() or 1, len(tasks) or 1))
-    total = sum(len(t.mutants) for t in tasks)
-    outcomes: dict[str, _Outcome] = {}
-    with _sigterm_interrupts(), _progress(settings, total) as bar:
-        task_id = bar.add_task("mutants", total=total)
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="invariants-prove")
-        try:
-            futures: dict[Future[_Outcome], str] = {
-                pool.submit(
-                    _run_task, t, rootdir, settings, processes, lambda n: bar.advance(task_id, n)
-                ): t.invariant_id
-                for t in tasks
-            }
-            pending = set(futures)
-            while pending:
-                # A timeout keeps the main thread responsive to Ctrl-C while workers run.
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcomes[futures[future]] = future.result()
-        except BaseException:
-            processes.kill_all()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-    return outcomes
+    tasks = list(tasks)
+    if not tasks:
+        return {}
+    total = sum(1 for t in tasks for m in t.mutants if t.reach.get(m.id))
+    with _sigterm_interrupts(), _progress(settings, total) as tick:
+        run = _Run(tasks, rootdir, settings, tick)
+        if total:
+            run.run()
+    return run.outcomes
 
 
-def apply_proofs(results: RunResults, proofs: Mapping[str, dict[str, Any]]) -> RunResults:
+def apply_proofs(results: RunResults, proofs: Mapping[str, Proof]) -> RunResults:
     """Return `results` re-classified with these proofs (`proven` where a proof says so)."""
-    proven = {iid for iid, proof in proofs.items() if proof.get("proven")}
+    proven = {iid for iid, proof in proofs.items() if proof.proven}
     suspect = {res.invariant.id for res in results.invariants if res.suspect}
     verdicts = classify(
         results.invariant_set, results.tests, proven=proven, suspect=suspect, proofs=proofs
@@ -601,11 +613,11 @@ def apply_proofs(results: RunResults, proofs: Mapping[str, dict[str, Any]]) -> R
     return replace(results, invariants=verdicts)
 
 
-def _previous_proofs(results: RunResults, tasks: Sequence[Task]) -> dict[str, dict[str, Any]]:
+def _previous_proofs(results: RunResults, tasks: Sequence[Task]) -> dict[str, Proof]:
     """Keep earlier proofs of verified invariants that were not asked for this time."""
     asked = {t.invariant_id for t in tasks}
     return {
-        res.invariant.id: dict(res.proof)
+        res.invariant.id: res.proof
         for res in results.invariants
         if res.proof
         and res.invariant.id not in asked
@@ -616,7 +628,11 @@ def _previous_proofs(results: RunResults, tasks: Sequence[Task]) -> dict[str, di
 def prove_results(
     results: RunResults, rootdir: Path, settings: ProveSettings
 ) -> tuple[RunResults, list[Task]]:
-    """Prove what can be proven in `results`; return re-classified results and the tasks."""
+    """Prove what can be proven in `results`; return re-classified results and the tasks.
+
+    With the cache on, an invariant whose scope code and tests did not change
+    keeps its cached proof; with it off, the cache file is neither read nor written.
+    """
     tasks = plan(results, rootdir, settings.only)
     cache_path = rootdir / CACHE_PATH
     entries = _load_cache(cache_path) if settings.use_cache else {}
@@ -631,7 +647,8 @@ def prove_results(
     for task_id, outcome in prove(to_run, rootdir, settings).items():
         task = next(t for t in to_run if t.invariant_id == task_id)
         proofs[task_id] = _proof_for(task, outcome)
-        entries[task_id] = {"key": task.key, "proof": proofs[task_id]}
+        entries[task_id] = {"key": task.key, "proof": proof_to_dict(proofs[task_id])}
     updated = apply_proofs(results, proofs)
-    _save_cache(cache_path, entries, {res.invariant.id for res in results.invariants})
+    if settings.use_cache:
+        _save_cache(cache_path, entries, {res.invariant.id for res in results.invariants})
     return updated, tasks

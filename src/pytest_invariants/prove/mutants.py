@@ -1,19 +1,23 @@
 """Small mutants of scope code, made from the source text alone (docs/prove.md).
 
 Pure: source text goes in, `Mutant` values come out; nothing is imported,
-executed or written. A mutant names a *site* (the n-th mutable node of the
-module, in a fixed walk order) and a *variant* (which change at that site), so
-the worker can rebuild exactly the same mutated tree from the same source.
+executed or written (compiling is not running). A mutant names a function, a
+*site* (the n-th mutable node of that function's body, in a fixed walk order)
+and a *variant* (which change at that site), so the worker can rebuild exactly
+the same mutated function from the same source.
 
-Only code inside function bodies is mutated: that is the code a `__code__` swap
-can replace. Default values, decorators and annotations run at import time (or
-never), so changing them in a swapped code object would change nothing and
-every such mutant would survive for no fault of the tests.
+Code inside function bodies is mutated through a `__code__` swap; constant
+default values through the function's `__defaults__`/`__kwdefaults__`.
+Decorators and annotations run at import time (or never), so changing them
+would change nothing and every such mutant would survive for no fault of the
+tests. A mutant that compiles to the original code (equivalent) or to the same
+code as an earlier one (duplicate) is left out (`distinct`).
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import io
 import re
 import tokenize
@@ -27,14 +31,18 @@ __all__ = [
     "MUTATOR_VERSION",
     "WAIVER",
     "Mutant",
+    "code_fingerprint",
+    "distinct",
     "function_code",
+    "function_node",
     "generate",
+    "mutant_code",
     "mutated_tree",
     "waived_lines",
 ]
 
 # Bump when the operators or the site order change: cached proofs become stale.
-MUTATOR_VERSION = 1
+MUTATOR_VERSION = 2
 WAIVER = re.compile(r"#\s*invariants:\s*equivalent\b")
 
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -52,10 +60,18 @@ class Mutant:
     col: int
     function: str  # qualname of the function whose code object is swapped
     function_line: int  # that function's co_firstlineno (its first decorator, else `def`)
-    site: int
+    site: int  # index among the function's sites (or its constant defaults)
     variant: int
     diff: str
     waived: bool = False
+    end_line: int = 0  # the last line of the change (0: `line`)
+    default_of: str = ""  # a default-argument mutant: the parameter ...
+    default_value: str = ""  # ... and its new value, as a Python literal
+
+    @property
+    def lines(self) -> range:
+        """The source lines the change touches: a test that ran none of them cannot kill it."""
+        return range(self.line, max(self.line, self.end_line) + 1)
 
 
 @dataclass(frozen=True)
@@ -123,13 +139,21 @@ def _walk(node: ast.AST, function: str, first: int) -> Iterator[_Site]:
         yield from _walk(child, function, first)
 
 
-def _sites(tree: ast.Module) -> list[_Site]:
-    """Return the mutable nodes of every function, numbered the same for the same source."""
-    sites: list[_Site] = []
-    for qualname, func in _functions(tree.body).items():
-        body = ast.Module(body=func.body, type_ignores=[])
-        sites.extend(_walk(body, qualname, first_line(func)))
-    return sites
+def _sites(func: _FunctionNode, qualname: str) -> list[_Site]:
+    """Return the mutable nodes of one function body, numbered the same for the same source."""
+    body = ast.Module(body=func.body, type_ignores=[])
+    return list(_walk(body, qualname, first_line(func)))
+
+
+def _defaults(func: _FunctionNode) -> list[tuple[str, ast.Constant]]:
+    """Return (parameter, default) for each constant default value of `func`."""
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(
+        zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+    )
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
+    return [(a.arg, d) for a, d in pairs if isinstance(d, ast.Constant)]
 
 
 # -- source text of spans --------------------------------------------------------------------
@@ -260,26 +284,78 @@ def _unparse_swapped(node: ast.BoolOp, word: str) -> str:
     )
 
 
+# As mutmut: each operator into its most plausible slip.
+_ARITH: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div,
+    ast.Mod: ast.Div,
+    ast.Pow: ast.Mult,
+    ast.LShift: ast.RShift,
+    ast.RShift: ast.LShift,
+    ast.BitAnd: ast.BitOr,
+    ast.BitOr: ast.BitAnd,
+    ast.BitXor: ast.BitAnd,
+}
+_ARITH_TEXT: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+}
+
+
 def _arith_variants(node: ast.BinOp | ast.AugAssign) -> Iterator[_Variant]:
-    if not isinstance(node.op, ast.Add | ast.Sub):
-        return
-    new_op = ast.Sub if isinstance(node.op, ast.Add) else ast.Add
-    old_text, new_text = ("+", "-") if new_op is ast.Sub else ("-", "+")
-
-    def apply(n: ast.AST, _p: ast.AST) -> None:
-        n.op = new_op()  # type: ignore[attr-defined]
-
+    new_op = _ARITH.get(type(node.op))
     left = node.left if isinstance(node, ast.BinOp) else node.target
     right = node.right if isinstance(node, ast.BinOp) else node.value
-    yield _Variant(
-        "arithmetic-swap", apply, _between(left, right), _sub_token(re.escape(old_text), new_text)
-    )
+    gap = _between(left, right)
+    if new_op is not None:
+        old_text, new_text = _ARITH_TEXT[type(node.op)], _ARITH_TEXT[new_op]
+
+        def apply(n: ast.AST, _p: ast.AST, new: type = new_op) -> None:
+            n.op = new()  # type: ignore[attr-defined]
+
+        yield _Variant("arithmetic-swap", apply, gap, _sub_token(re.escape(old_text), new_text))
+    if isinstance(node, ast.AugAssign):
+        target, value = node.target, node.value
+
+        def assign(n: ast.AST, p: ast.AST) -> None:
+            _replace_child(p, n, ast.Assign(targets=[target], value=value))
+
+        yield _Variant("augmented-assign", assign, gap, _sub_token(r"\S+=", "="))
 
 
-def _number_variants(node: ast.Constant) -> Iterator[_Variant]:
+def _constant_variants(node: ast.Constant, parent: ast.AST) -> Iterator[_Variant]:
     value = node.value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return
+    if isinstance(value, bool) and not isinstance(parent, ast.Return):  # returns: return-flip
+        flipped = repr(not value)
+        yield _Variant("bool-flip", _set_value(not value), _span(node), lambda _t: flipped)
+    elif isinstance(value, str) and not _is_docstring(parent, None):
+        new = f"XX{value}XX"
+        yield _Variant("string-change", _set_value(new), _span(node), lambda _t: repr(new))
+    elif not isinstance(value, bool) and isinstance(value, int | float):
+        yield from _number_variants(node, value)
+
+
+def _set_value(value: object) -> Callable[[ast.AST, ast.AST], None]:
+    def apply(n: ast.AST, _p: ast.AST) -> None:
+        n.value = value  # type: ignore[attr-defined]
+
+    return apply
+
+
+def _number_variants(node: ast.Constant, value: int | float) -> Iterator[_Variant]:
     for operator, delta in (("number-plus-one", 1), ("number-minus-one", -1)):
         new = value + delta
 
@@ -317,6 +393,14 @@ def _negate_test(node: ast.If | ast.While | ast.IfExp) -> Iterator[_Variant]:
 
 
 def _not_variants(node: ast.UnaryOp) -> Iterator[_Variant]:
+    if isinstance(node.op, ast.USub | ast.UAdd | ast.Invert):
+
+        def drop(n: ast.AST, parent: ast.AST) -> None:
+            _replace_child(parent, n, n.operand)  # type: ignore[attr-defined]
+
+        operand_text = ast.unparse(node.operand)
+        yield _Variant("unary-remove", drop, _span(node), lambda _t: operand_text)
+        return
     if not isinstance(node.op, ast.Not):
         return
 
@@ -352,7 +436,7 @@ def _return_variants(node: ast.Return) -> Iterator[_Variant]:
     yield _Variant(operator, apply, _span(value), lambda _t: repr(new))
 
 
-def _is_docstring(node: ast.AST, parent: ast.AST) -> bool:
+def _is_docstring(node: ast.AST, parent: ast.AST | None) -> bool:
     body = getattr(parent, "body", None)
     return (
         isinstance(node, ast.Expr)
@@ -375,6 +459,37 @@ def _remove_variants(node: ast.stmt, parent: ast.AST) -> Iterator[_Variant]:
     yield _Variant(operator, apply, _span(node), lambda _t: "pass")
 
 
+def _call_variants(node: ast.Call, parent: ast.AST) -> Iterator[_Variant]:
+    if isinstance(parent, ast.Expr):
+        return  # statement-remove already drops a call made for its effect
+
+    def apply(n: ast.AST, p: ast.AST) -> None:
+        _replace_child(p, n, ast.Constant(value=None))
+
+    yield _Variant("call-remove", apply, _span(node), lambda _t: "None")
+
+
+def _assign_variants(node: ast.Assign) -> Iterator[_Variant]:
+    if isinstance(node.value, ast.Constant) and node.value.value is None:
+        return
+
+    def apply(n: ast.AST, _p: ast.AST) -> None:
+        old = n.value  # type: ignore[attr-defined]
+        n.value = ast.copy_location(ast.Constant(value=None), old)  # type: ignore[attr-defined]
+
+    yield _Variant("assign-none", apply, _span(node.value), lambda _t: "None")
+
+
+def _loop_variants(node: ast.Break | ast.Continue) -> Iterator[_Variant]:
+    new: type[ast.stmt] = ast.Continue if isinstance(node, ast.Break) else ast.Break
+    word = "continue" if new is ast.Continue else "break"
+
+    def apply(n: ast.AST, p: ast.AST) -> None:
+        _replace_child(p, n, new())
+
+    yield _Variant("break-continue", apply, _span(node), lambda _t: word)
+
+
 def _variants(node: ast.AST, parent: ast.AST) -> list[_Variant]:
     """Return every change this tool makes at `node`, in a fixed order."""
     found: list[_Variant] = []
@@ -385,16 +500,33 @@ def _variants(node: ast.AST, parent: ast.AST) -> list[_Variant]:
     elif isinstance(node, ast.BinOp | ast.AugAssign):
         found += _arith_variants(node)
     elif isinstance(node, ast.Constant):
-        found += _number_variants(node)
+        found += _constant_variants(node, parent)
     elif isinstance(node, ast.UnaryOp):
         found += _not_variants(node)
+    elif isinstance(node, ast.Call):
+        found += _call_variants(node, parent)
+    elif isinstance(node, ast.Break | ast.Continue):
+        found += _loop_variants(node)
     if isinstance(node, ast.If | ast.While | ast.IfExp):
         found += _negate_test(node)
     if isinstance(node, ast.Return):
         found += _return_variants(node)
+    if isinstance(node, ast.Assign):
+        found += _assign_variants(node)
     if isinstance(node, ast.stmt):
         found += _remove_variants(node, parent)
     return found
+
+
+def _default_variant(value: object) -> object | None:
+    """Return the new value of a constant default, or None when it has none."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, str):
+        return f"XX{value}XX"
+    return None
 
 
 # -- public API ------------------------------------------------------------------------------
@@ -422,6 +554,68 @@ def _mutant_id(file: str, span: _Span, operator: str, taken: set[str]) -> str:
     return mutant_id
 
 
+def _mutant(
+    file: str,
+    site: _Site,
+    index: int,
+    number: int,
+    variant: _Variant,
+    texts: tuple[Sequence[bytes], Sequence[str], frozenset[int]],
+    taken: set[str],
+) -> Mutant:
+    raw, text_lines, waived = texts
+    new = _replaced(raw, variant.span, variant.text(_cut(raw, variant.span)))
+    line, col = _span(site.node)[:2]
+    end = max(line, variant.span[2])
+    return Mutant(
+        id=_mutant_id(file, variant.span, variant.operator, taken),
+        operator=variant.operator,
+        file=file,
+        line=line,
+        col=col + 1,
+        function=site.function,
+        function_line=site.function_line,
+        site=index,
+        variant=number,
+        diff=_diff(file, text_lines, variant.span, new),
+        waived=bool(waived.intersection(range(variant.span[0], variant.span[2] + 1)))
+        or line in waived,
+        end_line=end,
+    )
+
+
+def _default_mutants(
+    file: str,
+    qualname: str,
+    func: _FunctionNode,
+    texts: tuple[Sequence[bytes], Sequence[str], frozenset[int]],
+    taken: set[str],
+) -> Iterator[Mutant]:
+    raw, text_lines, waived = texts
+    for index, (param, node) in enumerate(_defaults(func)):
+        value = _default_variant(node.value)
+        if value is None:
+            continue
+        span = _span(node)
+        new = _replaced(raw, span, repr(value))
+        yield Mutant(
+            id=_mutant_id(file, span, "default-argument", taken),
+            operator="default-argument",
+            file=file,
+            line=span[0],
+            col=span[1] + 1,
+            function=qualname,
+            function_line=first_line(func),
+            site=index,
+            variant=0,
+            diff=_diff(file, text_lines, span, new),
+            waived=span[0] in waived,
+            end_line=span[2],
+            default_of=param,
+            default_value=repr(value),
+        )
+
+
 def generate(source: str, file: str, lines: tuple[int, int] | None = None) -> list[Mutant]:
     """Return the mutants of the functions of `source` that overlap `lines` (None: all).
 
@@ -432,45 +626,51 @@ def generate(source: str, file: str, lines: tuple[int, int] | None = None) -> li
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
-    raw = source.encode("utf-8").splitlines()
-    text_lines = source.splitlines()
-    waived = waived_lines(source)
+    texts = (source.encode("utf-8").splitlines(), source.splitlines(), waived_lines(source))
     taken: set[str] = set()
     mutants: list[Mutant] = []
-    in_scope = {name for name, func in _functions(tree.body).items() if _in_scope(func, lines)}
-    for index, site in enumerate(_sites(tree)):
-        if site.function not in in_scope:
+    for qualname, func in _functions(tree.body).items():
+        if not _in_scope(func, lines):
             continue
-        for number, variant in enumerate(_variants(site.node, site.parent)):
-            new = _replaced(raw, variant.span, variant.text(_cut(raw, variant.span)))
-            line, col = _span(site.node)[:2]
-            stmt_lines = range(variant.span[0], variant.span[2] + 1)
-            mutants.append(
-                Mutant(
-                    id=_mutant_id(file, variant.span, variant.operator, taken),
-                    operator=variant.operator,
-                    file=file,
-                    line=line,
-                    col=col + 1,
-                    function=site.function,
-                    function_line=site.function_line,
-                    site=index,
-                    variant=number,
-                    diff=_diff(file, text_lines, variant.span, new),
-                    waived=bool(waived.intersection(stmt_lines)) or line in waived,
-                )
-            )
+        mutants.extend(_default_mutants(file, qualname, func, texts, taken))
+        for index, site in enumerate(_sites(func, qualname)):
+            for number, variant in enumerate(_variants(site.node, site.parent)):
+                mutants.append(_mutant(file, site, index, number, variant, texts, taken))
     return mutants
+
+
+def function_node(tree: ast.Module, qualname: str) -> _FunctionNode:
+    """Return the definition of `qualname` in `tree` (the last one, as bound at run time)."""
+    func = _functions(tree.body).get(qualname)
+    if func is None:
+        raise ValueError(f"{qualname} is not defined in this source")
+    return func
+
+
+def _mutate(func: _FunctionNode, mutant: Mutant) -> None:
+    """Apply `mutant` to `func` in place (a body mutant; defaults go through the worker)."""
+    sites = _sites(func, mutant.function)
+    site = sites[mutant.site] if 0 <= mutant.site < len(sites) else None
+    variants = _variants(site.node, site.parent) if site is not None else []
+    if site is None or not 0 <= mutant.variant < len(variants):
+        raise ValueError(f"mutant {mutant.id} does not match this source")
+    variants[mutant.variant].apply(site.node, site.parent)
 
 
 def mutated_tree(source: str, mutant: Mutant) -> ast.Module:
     """Return the module tree of `source` with `mutant` applied (a fresh tree each call)."""
     tree = ast.parse(source)
-    sites = _sites(tree)
-    site = sites[mutant.site] if 0 <= mutant.site < len(sites) else None
-    if site is None or site.function != mutant.function:
+    try:
+        func = function_node(tree, mutant.function)
+    except ValueError:
+        raise ValueError(f"mutant {mutant.id} does not match this source") from None
+    if first_line(func) != mutant.function_line:
         raise ValueError(f"mutant {mutant.id} does not match this source")
-    _variants(site.node, site.parent)[mutant.variant].apply(site.node, site.parent)
+    if mutant.default_of:
+        _, node = _defaults(func)[mutant.site]
+        node.value = ast.literal_eval(mutant.default_value)
+    else:
+        _mutate(func, mutant)
     return ast.fix_missing_locations(tree)
 
 
@@ -498,3 +698,91 @@ def function_code(tree: ast.Module, filename: str, function: str, first_line: in
     if code is None:
         raise ValueError(f"{function} (line {first_line}) is not in the compiled module")
     return code
+
+
+def _skeleton(tree: ast.Module, func: _FunctionNode, qualname: str) -> ast.Module:
+    """Return a module holding only `func`, inside classes named as in its qualname.
+
+    The function's code object compiles the same as in the whole module: same
+    `__future__` flags, same name mangling, same `__class__` cell. Compiling one
+    function instead of the module keeps a mutant's cost independent of the file's size.
+    """
+    body: list[ast.stmt] = [func]
+    for name in reversed(qualname.split(".")[:-1]):
+        body = [ast.ClassDef(name=name, bases=[], keywords=[], body=body, decorator_list=[])]
+    future = [
+        stmt
+        for stmt in tree.body
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
+    ]
+    return ast.fix_missing_locations(ast.Module(body=[*future, *body], type_ignores=[]))
+
+
+def mutant_code(
+    tree: ast.Module, mutant: Mutant | None, filename: str, qualname: str = "", first: int = 0
+) -> CodeType:
+    """Compile the function of `mutant` (None: the original `qualname`) from the parsed source.
+
+    `tree` is not changed. A default-argument mutant compiles to the original code.
+    Raises SyntaxError or ValueError when the result does not compile.
+    """
+    qualname = mutant.function if mutant is not None else qualname
+    first = mutant.function_line if mutant is not None else first
+    func = copy.deepcopy(function_node(tree, qualname))
+    if mutant is not None and not mutant.default_of:
+        _mutate(func, mutant)
+    module = _skeleton(tree, func, qualname)
+    return function_code(module, filename, qualname, first)
+
+
+def code_fingerprint(code: CodeType) -> tuple[object, ...]:
+    """Return what a code object does, leaving out where it came from (file, positions)."""
+    consts = tuple(
+        code_fingerprint(c) if isinstance(c, CodeType) else (type(c).__name__, repr(c))
+        for c in code.co_consts
+    )
+    return (
+        code.co_code,
+        consts,
+        code.co_names,
+        code.co_varnames,
+        code.co_freevars,
+        code.co_cellvars,
+        code.co_flags,
+        code.co_argcount,
+        code.co_kwonlyargcount,
+    )
+
+
+def distinct(source: str, mutants: Sequence[Mutant]) -> tuple[list[Mutant], int]:
+    """Return the mutants that change the compiled code, each change once; and how many went.
+
+    A mutant whose function compiles to the original code is equivalent (it
+    cannot be killed); one that compiles to the same code as an earlier one is
+    a duplicate (it would be killed or survive the same way).
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return list(mutants), 0
+    seen: set[tuple[str, tuple[object, ...]]] = set()
+    originals: dict[str, tuple[object, ...]] = {}
+    kept: list[Mutant] = []
+    for mutant in mutants:
+        if mutant.default_of:
+            kept.append(mutant)  # the code stays; the default value changes
+            continue
+        try:
+            if mutant.function not in originals:
+                code = mutant_code(tree, None, "<scope>", mutant.function, mutant.function_line)
+                originals[mutant.function] = code_fingerprint(code)
+            changed = code_fingerprint(mutant_code(tree, mutant, "<scope>"))
+        except (SyntaxError, ValueError, RecursionError):
+            kept.append(mutant)  # the worker reports why it cannot be applied
+            continue
+        key = (mutant.function, changed)
+        if originals[mutant.function] == changed or key in seen:
+            continue
+        seen.add(key)
+        kept.append(mutant)
+    return kept, len(mutants) - len(kept)

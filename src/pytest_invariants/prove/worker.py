@@ -1,20 +1,30 @@
-"""The worker: run one invariant's mutants in one pytest process (docs/prove.md).
+"""The worker: collect once, then test each mutant in a fork of the warm process.
 
-`python -m pytest_invariants.prove.worker SPEC.json` starts pytest on the
-linked tests only, collects them once, runs them against the real code (the
-baseline), then for each mutant: compile the mutated function with its real
-file name and line numbers, swap its `__code__`, run the tests until the first
-failure, and swap the original back. The user's files are never written: the
-mutant exists only in this process's memory, so killing the process at any
-moment leaves nothing behind.
+`python -m pytest_invariants.prove.worker` reads its spec (one JSON line) from
+stdin, starts pytest on the linked tests of every task, collects them once, and
+from then on never imports or collects again: for each task it forks a child
+that runs the task's tests against the real code (the *baseline*), and for each
+mutant a child that swaps the mutated code into the live function objects, runs
+only the tests that executed the mutated line until the first failure, reports,
+and exits. The parent process never runs a test and never holds a mutant, so
+one mutant cannot leak into the next, and killing a child at its time box
+costs nothing but that child (docs/prove.md).
+
+Nothing outlives the controller: this process dies with it (PR_SET_PDEATHSIG
+on Linux, and end-of-file on stdin, which the controller holds open), its
+children die with it, and its one temporary folder (pytest's basetemp) is
+removed on the way out; a folder left by a process killed with SIGKILL is
+removed by the next worker that starts.
 
 Events go to the controller as JSON lines on the file descriptor named in the
-spec, one per finished step, so a worker that hangs or dies is noticed there.
+spec: `collected`, then `baseline` per task and `result` per mutant.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import ctypes
 import functools
 import gc
 import importlib
@@ -22,25 +32,154 @@ import importlib.util
 import inspect
 import json
 import os
+import re
+import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import types
+import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
 
-from pytest_invariants.prove.mutants import Mutant, function_code, mutated_tree
+from pytest_invariants.prove.mutants import Mutant, code_fingerprint, mutant_code
 
-__all__ = ["main"]
+__all__ = ["FOLDER_PREFIX", "die_with_parent", "main", "sweep_stale_folders"]
+
+FOLDER_PREFIX = "invariants-prove-"
+_FOLDER = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-")
+_PR_SET_PDEATHSIG = 1
+_CACHE_TYPE = type(functools.lru_cache(maxsize=None)(len))
 
 
-class MutantTimeout(BaseException):
-    """Raised by the alarm: a BaseException so that `except Exception` in tests can't hide it."""
+# -- dying with the parent ----------------------------------------------------------------
+
+
+def die_with_parent(parent: int, how: signal.Signals) -> None:
+    """Ask the kernel for signal `how` when `parent` dies; exit now if it already has.
+
+    Linux only (prctl); elsewhere the controller's stdin closing is the signal.
+    """
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(how), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_folders(root: str | None = None) -> None:
+    """Remove our temporary folders whose worker is gone (it was killed with SIGKILL)."""
+    base = Path(root or tempfile.gettempdir())
+    with suppress(OSError):
+        for path in base.iterdir():
+            match = _FOLDER.match(path.name)
+            if match and path.is_dir() and not _alive(int(match.group(1))):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+# -- the scope functions, found once in the parent -------------------------------------------
+
+
+@dataclass
+class _Target:
+    """The live function objects of one scope function, and functools caches around them."""
+
+    functions: list[types.FunctionType]
+    caches: list[Any] = field(default_factory=list)
+
+    def swap(self, code: types.CodeType) -> None:
+        for func in self.functions:
+            func.__code__ = code
+        self.clear()
+
+    def set_default(self, param: str, value: object) -> None:
+        for func in self.functions:
+            code = func.__code__
+            names = code.co_varnames[: code.co_argcount]
+            defaults = func.__defaults__ or ()
+            if param in names and names.index(param) >= len(names) - len(defaults):
+                index = names.index(param) - (len(names) - len(defaults))
+                func.__defaults__ = (*defaults[:index], value, *defaults[index + 1 :])
+            elif func.__kwdefaults__ and param in func.__kwdefaults__:
+                func.__kwdefaults__ = {**func.__kwdefaults__, param: value}
+            else:
+                raise ValueError(f"{func.__qualname__} has no default for {param!r}")
+        self.clear()
+
+    def clear(self) -> None:
+        # A functools cache would answer with results computed by the real code.
+        for cache in self.caches:
+            cache.cache_clear()
+
+
+_Key = tuple[str, int, str]  # (function name, co_firstlineno, real path of its file)
+
+
+def _scan(wanted: set[_Key]) -> dict[_Key, _Target]:
+    """Find every live function object (and functools cache) of the wanted definitions."""
+    found: dict[_Key, _Target] = {}
+    caches: list[Any] = []
+    quick = {(name, first) for name, first, _ in wanted}  # realpath only for candidates
+    for obj in gc.get_objects():
+        if isinstance(obj, types.FunctionType):
+            code = obj.__code__
+            if (code.co_name, code.co_firstlineno) not in quick:
+                continue
+            key = (code.co_name, code.co_firstlineno, os.path.realpath(code.co_filename))
+            if key in wanted:
+                found.setdefault(key, _Target([])).functions.append(obj)
+        elif isinstance(obj, _CACHE_TYPE):
+            caches.append(obj)
+    by_id = {id(f): target for target in found.values() for f in target.functions}
+    for cache in caches:
+        # Only real functools caches: getattr on arbitrary objects can run lazy imports.
+        with suppress(ValueError):
+            inner = inspect.unwrap(cache, stop=lambda o: id(o) in by_id)
+            if id(inner) in by_id:
+                by_id[id(inner)].caches.append(cache)
+    return found
+
+
+# -- jobs: one forked child each ---------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    task: str
+    tests: list[str]
+    budget: float
+    mutant: Mutant | None = None  # None: the baseline
+
+    @property
+    def name(self) -> str:
+        return self.mutant.id if self.mutant is not None else f"baseline of {self.task}"
+
+
+@dataclass
+class _Running:
+    job: _Job
+    fd: int
+    deadline: float
+    data: bytes = b""
 
 
 def _emit_to(fd: int) -> Callable[[dict[str, Any]], None]:
@@ -50,89 +189,21 @@ def _emit_to(fd: int) -> Callable[[dict[str, Any]], None]:
     return emit
 
 
-@contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    """Raise MutantTimeout in the main thread after `seconds` (where SIGALRM exists)."""
-    if not hasattr(signal, "setitimer"):
-        yield  # the controller's hard deadline still applies
-        return
-
-    def ring(signum: int, frame: object) -> None:
-        raise MutantTimeout
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-_CACHE_TYPE = type(functools.lru_cache(maxsize=None)(len))
-
-
-class _Target:
-    """The live function objects of one scope function, with their original code."""
-
-    def __init__(self, functions: list[types.FunctionType]) -> None:
-        self.functions = functions
-        self.original = functions[0].__code__
-        self.caches = _caches_of(functions)
-
-    def swap(self, code: types.CodeType) -> None:
-        for func in self.functions:
-            func.__code__ = code
-        self.clear()
-
-    def restore(self) -> None:
-        self.swap(self.original)
-
-    def clear(self) -> None:
-        # A functools cache would answer with results computed by another mutant.
-        for cache in self.caches:
-            cache.cache_clear()
-
-
-def _caches_of(functions: Sequence[types.FunctionType]) -> list[Any]:
-    wanted = {id(f) for f in functions}
-    found = []
-    for obj in gc.get_objects():
-        # Only real functools caches: getattr on arbitrary objects can run lazy imports.
-        if not isinstance(obj, _CACHE_TYPE):
-            continue
-        try:
-            chain = inspect.unwrap(obj, stop=lambda o: id(o) in wanted)
-        except ValueError:
-            continue
-        if id(chain) in wanted:
-            found.append(obj)
-    return found
-
-
-def _live_functions(path: str, name: str, first_line: int) -> list[types.FunctionType]:
-    real = os.path.realpath(path)
-    found = []
-    for obj in gc.get_objects():
-        if not isinstance(obj, types.FunctionType):
-            continue
-        code = obj.__code__
-        same_def = code.co_name == name and code.co_firstlineno == first_line
-        if same_def and os.path.realpath(code.co_filename) == real:
-            found.append(obj)
-    return found
-
-
 class Runner:
-    """A pytest plugin that replaces the test loop with baseline + one run per mutant."""
+    """A pytest plugin that replaces the test loop: baselines and mutants in forked children."""
 
     def __init__(self, spec: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
         self._spec = spec
         self._emit = emit
-        self._wanted: list[str] = list(spec["tests"])
-        self._mutants = [Mutant(**m) for m in spec["mutants"]]
+        self._tasks: dict[str, dict[str, Any]] = {t["id"]: t for t in spec["tasks"]}
+        self._wanted = list(dict.fromkeys(n for t in spec["tasks"] for n in t["tests"]))
+        self._items: dict[str, pytest.Item] = {}
+        self._session: pytest.Session | None = None
+        self._trees: dict[str, ast.Module] = {}
         self._targets: dict[tuple[str, str, int], _Target | str] = {}
-        self._first_killer: str | None = None
+        self._durations: dict[str, float] = {}
+        self._killer: dict[str, str] = {}  # task -> the test that killed its last mutant
+        self._running: dict[int, _Running] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -156,164 +227,299 @@ class Runner:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        order = {nodeid: index for index, nodeid in enumerate(self._wanted)}
-        keep = sorted((i for i in items if i.nodeid in order), key=lambda i: order[i.nodeid])
-        drop = [i for i in items if i.nodeid not in order]
+        wanted = set(self._wanted)
+        drop = [i for i in items if i.nodeid not in wanted]
         if drop:
             config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+        items[:] = [i for i in items if i.nodeid in wanted]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        items = list(session.items)
-        missing = sorted(set(self._wanted) - {i.nodeid for i in items})
-        if missing:
-            self._emit({"event": "baseline", "ok": False, "why": f"not collected: {missing[0]}"})
-            return True
-        started = time.perf_counter()
-        failed, timed_out = self._run(session, items, float(self._spec["baseline_budget"]))
-        seconds = time.perf_counter() - started
-        if failed is not None:
-            why = "timed out" if timed_out else "failed"
-            self._emit({"event": "baseline", "ok": False, "why": f"{failed} {why}"})
-            return True
-        self._emit({"event": "baseline", "ok": True, "seconds": seconds})
-        budget = self._spec["factor"] * max(seconds, self._spec["recorded"]) + self._spec["base"]
-        for mutant in self._mutants:
-            self._emit(self._one(session, items, mutant, budget))
+        self._session = session
+        self._items = {item.nodeid: item for item in session.items}
+        self._emit({"event": "collected", "tests": len(self._items)})
+        self._prepare()
+        queue: list[_Job] = []
+        for task in self._spec["tasks"]:
+            missing = [n for n in task["tests"] if n not in self._items]
+            if missing:
+                why = f"not collected: {missing[0]}"
+                self._emit({"event": "baseline", "task": task["id"], "ok": False, "why": why})
+                continue
+            queue.append(_Job(task["id"], list(task["tests"]), self._baseline_budget(task)))
+        try:
+            self._schedule(queue)
+        finally:
+            self._kill_children()
         return True
 
-    def _one(
-        self, session: pytest.Session, items: list[pytest.Item], mutant: Mutant, budget: float
-    ) -> dict[str, Any]:
-        self._emit({"event": "start", "id": mutant.id, "budget": budget})
-        result: dict[str, Any] = {"event": "result", "id": mutant.id, "killed_by": None}
-        try:
-            return {**result, **self._try(session, items, mutant, budget)}
-        except Exception as exc:  # our own failure must cost one mutant, not the whole proof
-            return {**result, "status": "error", "why": f"{type(exc).__name__}: {exc}"}
+    # -- preparing, in the parent ------------------------------------------------------------
 
-    def _try(
-        self, session: pytest.Session, items: list[pytest.Item], mutant: Mutant, budget: float
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        target = self._target(mutant)
-        if isinstance(target, str):
-            return {**result, "status": "error", "why": target}
+    def _baseline_budget(self, task: dict[str, Any]) -> float:
+        recorded = sum(float(task["recorded"].get(n, 0.0)) for n in task["tests"])
+        return max(30.0, 10.0 * recorded)  # the baseline measures; it is not time-boxed tightly
+
+    def _prepare(self) -> None:
+        """Parse every scope source and find every scope function once, before any fork."""
+        mutants = [Mutant(**m) for t in self._spec["tasks"] for m in t["mutants"]]
+        for task in self._spec["tasks"]:
+            for file, source in task["sources"].items():
+                with suppress(SyntaxError, ValueError):
+                    self._trees.setdefault(file, ast.parse(source))
+        paths = {f: p for t in self._spec["tasks"] for f, p in t["paths"].items()}
+        modules = {f: m for t in self._spec["tasks"] for f, m in t["modules"].items()}
+        keys = {(m.file, m.function, m.function_line) for m in mutants}
+
+        def key_of(k: tuple[str, str, int]) -> _Key:
+            return (k[1].rpartition(".")[2], k[2], os.path.realpath(paths[k[0]]))
+
+        found = _scan({key_of(k) for k in keys})
+        missing = {k for k in keys if key_of(k) not in found}
+        for file in {k[0] for k in missing}:
+            if modules.get(file):
+                with suppress(Exception):  # the user's module: an error is a reason below
+                    importlib.import_module(modules[file])
+        if missing:
+            found.update(_scan({key_of(k) for k in missing}))
+        for k in keys:
+            target = found.get(key_of(k))
+            self._targets[k] = self._check(k, target)
+
+    def _check(self, key: tuple[str, str, int], target: _Target | None) -> _Target | str:
+        file, function, first = key
+        if target is None:
+            return f"{function} ({file}:{first}) is not loaded"
+        tree = self._trees.get(file)
+        if tree is None:
+            return f"{file} does not parse"
         try:
-            code = function_code(
-                mutated_tree(self._spec["sources"][mutant.file], mutant),
-                target.original.co_filename,
-                mutant.function,
-                mutant.function_line,
+            original = mutant_code(tree, None, "<scope>", function, first)
+        except (SyntaxError, ValueError) as exc:
+            return f"cannot compile {function}: {exc}"
+        if code_fingerprint(original) != code_fingerprint(target.functions[0].__code__):
+            return f"{file} changed since its mutants were made"
+        return target
+
+    # -- scheduling children -----------------------------------------------------------------
+
+    def _schedule(self, queue: list[_Job]) -> None:
+        jobs = max(1, int(self._spec["jobs"]))
+        while queue or self._running:
+            while queue and len(self._running) < jobs:
+                self._start(queue.pop(0))
+            now = time.monotonic()
+            wait = max(0.0, min(r.deadline for r in self._running.values()) - now)
+            fds = [r.fd for r in self._running.values()]
+            ready, _, _ = select.select([*fds, sys.stdin.fileno()], [], [], min(wait, 1.0))
+            if sys.stdin.fileno() in ready and not os.read(sys.stdin.fileno(), 4096):
+                raise KeyboardInterrupt  # the controller is gone: stop, clean up, exit
+            for pid, running in list(self._running.items()):
+                if running.fd in ready:
+                    chunk = os.read(running.fd, 65536)
+                    running.data += chunk
+                    if not chunk:
+                        self._finish(pid, queue)
+                elif time.monotonic() >= running.deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    self._finish(pid, queue, timed_out=True)
+
+    def _start(self, job: _Job) -> None:
+        read_fd, write_fd = os.pipe()
+        parent = os.getpid()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12)
+            pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_fd)
+            self._child(job, write_fd, parent)
+        os.close(write_fd)
+        self._running[pid] = _Running(job, read_fd, time.monotonic() + job.budget)
+
+    def _finish(self, pid: int, queue: list[_Job], timed_out: bool = False) -> None:
+        running = self._running.pop(pid)
+        os.close(running.fd)
+        _, status = os.waitpid(pid, 0)
+        job = running.job
+        try:
+            result: dict[str, Any] = json.loads(running.data) if running.data else {}
+        except ValueError:
+            result = {}
+        if timed_out:
+            result = {"status": "timeout", "why": f"ran past its time box ({job.budget:.2f}s)"}
+        elif not result:
+            how = (
+                f"signal {os.WTERMSIG(status)}"
+                if os.WIFSIGNALED(status)
+                else f"exit status {os.waitstatus_to_exitcode(status)}"
             )
-            target.swap(code)
-        except (SyntaxError, ValueError, TypeError) as exc:
-            target.restore()
-            return {**result, "status": "error", "why": f"cannot apply: {exc}"}
+            result = {"status": "error", "why": f"the test process died ({how})"}
+        if job.mutant is None:
+            self._baseline_done(job, result, queue)
+            return
+        if result.get("killed_by"):
+            self._killer[job.task] = str(result["killed_by"])
+        self._emit({"event": "result", "task": job.task, "id": job.mutant.id, **result})
+
+    def _baseline_done(self, job: _Job, result: dict[str, Any], queue: list[_Job]) -> None:
+        ok = result.get("status") == "survived"  # no test failed on the real code
+        if not ok:
+            failed = f"{result.get('killed_by')} failed" if result.get("killed_by") else ""
+            why = result.get("why") or failed
+            self._emit({"event": "baseline", "task": job.task, "ok": False, "why": why})
+            return
+        self._durations.update(result.get("durations", {}))
+        self._emit({"event": "baseline", "task": job.task, "ok": True, **result})
+        task = self._tasks[job.task]
+        for data in task["mutants"]:
+            mutant = Mutant(**data)
+            tests = list(task["reach"][mutant.id])
+            queue.append(_Job(job.task, tests, self._budget(task, tests), mutant))
+
+    def _budget(self, task: dict[str, Any], tests: Sequence[str]) -> float:
+        """A few times the tests' own time (the slower of recorded and baseline) + a margin."""
+        recorded = task["recorded"]
+        own = sum(max(self._durations.get(n, 0.0), float(recorded.get(n, 0.0))) for n in tests)
+        return float(self._spec["factor"]) * own + float(self._spec["base"])
+
+    def _kill_children(self) -> None:
+        for pid, running in list(self._running.items()):
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with suppress(OSError):
+                os.waitpid(pid, 0)
+            with suppress(OSError):
+                os.close(running.fd)
+        self._running.clear()
+
+    # -- in the child ------------------------------------------------------------------------
+
+    def _child(self, job: _Job, fd: int, parent: int) -> None:
+        """Run one job and exit: the mutant lives and dies in this process only."""
+        code = 0
         try:
-            failed, timed_out = self._run(session, self._ordered(items), budget)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            die_with_parent(parent, signal.SIGKILL)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(int(self._spec["fd"]))  # only the parent speaks to the controller
+            result = self._run_job(job)
+            os.write(fd, json.dumps(result).encode("utf-8"))
+        except BaseException as exc:  # noqa: BLE001 - the child must exit, whatever happened
+            with suppress(Exception):
+                why = f"{type(exc).__name__}: {exc}"
+                os.write(fd, json.dumps({"status": "error", "why": why}).encode("utf-8"))
+            code = 1
         finally:
-            target.restore()
-        if failed is None:
-            return {**result, "status": "survived"}
-        self._first_killer = failed
-        return {**result, "status": "timeout" if timed_out else "killed", "killed_by": failed}
+            os._exit(code)
 
-    def _ordered(self, items: list[pytest.Item]) -> list[pytest.Item]:
-        # The test that killed the last mutant is likely to kill the next one: try it first.
-        first = [i for i in items if i.nodeid == self._first_killer]
-        return first + [i for i in items if i.nodeid != self._first_killer]
+    def _run_job(self, job: _Job) -> dict[str, Any]:
+        if job.mutant is not None:
+            error = self._apply(job.mutant)
+            if error is not None:
+                return {"status": "error", "why": error}
+        killer = self._killer.get(job.task)
+        order = sorted(job.tests, key=lambda n: n != killer)  # the last killer first
+        items = [self._items[n] for n in order]
+        durations: dict[str, float] = {}
+        failed = _run(self._session, items, durations)
+        result: dict[str, Any] = {"status": "survived" if failed is None else "killed"}
+        result["killed_by"] = failed
+        if job.mutant is None:
+            result["durations"] = durations
+            result["seconds"] = sum(durations.values())
+        return result
 
-    def _target(self, mutant: Mutant) -> _Target | str:
-        key = (mutant.file, mutant.function, mutant.function_line)
-        if key not in self._targets:
-            self._targets[key] = self._find(mutant)
-        return self._targets[key]
-
-    def _find(self, mutant: Mutant) -> _Target | str:
-        path = self._spec["paths"][mutant.file]
-        name = mutant.function.rpartition(".")[2]
-        functions = _live_functions(path, name, mutant.function_line)
-        module = self._spec["modules"].get(mutant.file)
-        if not functions and module:
-            try:
-                importlib.import_module(module)
-            except Exception as exc:  # the user's module: any error is a reason, not a crash
-                return f"cannot import {module}: {exc}"
-            functions = _live_functions(path, name, mutant.function_line)
-        if not functions:
-            return f"{mutant.function} ({mutant.file}:{mutant.function_line}) is not loaded"
-        original = function_code(
-            ast.parse(self._spec["sources"][mutant.file]),
-            functions[0].__code__.co_filename,
-            mutant.function,
-            mutant.function_line,
-        )
-        if original.co_code != functions[0].__code__.co_code:
-            return f"{mutant.file} changed since its mutants were made"
-        return _Target(functions)
-
-    def _run(
-        self, session: pytest.Session, items: list[pytest.Item], budget: float
-    ) -> tuple[str | None, bool]:
-        """Run `items` until the first failure; return (its node id, whether it timed out)."""
-        current = items[0].nodeid if items else None
+    def _apply(self, mutant: Mutant) -> str | None:
+        target = self._targets.get((mutant.file, mutant.function, mutant.function_line))
+        if not isinstance(target, _Target):
+            return target or f"{mutant.function} is not loaded"
         try:
-            with _alarm(budget):
-                for index, item in enumerate(items):
-                    current = item.nodeid
-                    nextitem = items[index + 1] if index + 1 < len(items) else None
-                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                    if any(r.failed for r in reports):
-                        timed_out = any(_is_timeout(r) for r in reports)
-                        _teardown_all(session)
-                        return item.nodeid, timed_out
-        except MutantTimeout:
-            _teardown_all(session)
-            return current, True
-        return None, False
+            if mutant.default_of:
+                target.set_default(mutant.default_of, ast.literal_eval(mutant.default_value))
+            else:
+                filename = target.functions[0].__code__.co_filename
+                target.swap(mutant_code(self._trees[mutant.file], mutant, filename))
+        except (SyntaxError, ValueError, TypeError) as exc:
+            return f"cannot apply: {exc}"
+        return None
 
 
-def _is_timeout(report: pytest.TestReport) -> bool:
-    longrepr = report.longrepr
-    text = str(longrepr) if longrepr is not None else ""
-    return "MutantTimeout" in text
+def _no_traceback(*args: object, **kwargs: object) -> str:
+    return "failed"
 
 
-def _teardown_all(session: pytest.Session) -> None:
-    # Fixtures built against a mutant must not serve the next one: tear everything down.
-    # A failing teardown after a kill changes nothing about the verdict.
-    with suppress(Exception):
-        session._setupstate.teardown_exact(None)
+def _run(
+    session: pytest.Session | None, items: list[pytest.Item], durations: dict[str, float]
+) -> str | None:
+    """Run `items` until the first failure; return its node id (None: all passed)."""
+    for item in items:
+        # Only pass or fail matters here. Formatting a traceback costs a fork that never
+        # did it (cold caches, lazy imports) far more than the test itself.
+        item.repr_failure = _no_traceback  # type: ignore[method-assign]
+        item._repr_failure_py = _no_traceback  # type: ignore[method-assign]
+    for index, item in enumerate(items):
+        nextitem = items[index + 1] if index + 1 < len(items) else None
+        reports = runtestprotocol(item, log=False, nextitem=nextitem)
+        durations[item.nodeid] = sum(r.duration for r in reports)
+        if any(r.failed for r in reports):
+            if session is not None:
+                # A failing teardown after a kill changes nothing about the verdict.
+                with suppress(Exception):
+                    session._setupstate.teardown_exact(None)
+            return item.nodeid
+    return None
 
 
-def _pytest_args(spec: dict[str, Any]) -> list[str]:
-    files = sorted({nodeid.split("::", 1)[0] for nodeid in spec["tests"]})
+def _pytest_args(spec: dict[str, Any], folder: str) -> list[str]:
+    tests = [n for t in spec["tasks"] for n in t["tests"]]
+    files = sorted({nodeid.split("::", 1)[0] for nodeid in tests})
     args = [
         *files,
         "-q",
         "-p",
         "no:randomly",
+        "-p",
+        "no:cacheprovider",  # pytest's cache would be written into the project
+        "--capture=no",  # children share the parent's capture files: keep them out of it
+        "--continue-on-collection-errors",  # one broken file fails one task's baseline
         "--rootdir",
         spec["rootdir"],
-        "-o",
-        f"cache_dir={spec['cache_dir']}",
+        f"--basetemp={Path(folder, 'tmp')}",
     ]
     if importlib.util.find_spec("xdist") is not None:
-        args += ["-n", "0"]  # one mutant at a time in this process; parallelism is ours
+        args += ["-n", "0"]  # one process here; the parallelism is ours
     if importlib.util.find_spec("pytest_cov") is not None:
         args += ["--no-cov"]  # pytest-cov would write .coverage into the project
     return args
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the worker described by the spec file named in `argv`; return pytest's status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    sys.dont_write_bytecode = True  # no .pyc files in the user's tree either
-    emit = _emit_to(int(spec["fd"]))
-    return int(pytest.main(_pytest_args(spec), plugins=[Runner(spec, emit)]))
+    """Run the worker described by the spec on stdin's first line; return pytest's status."""
+    spec = json.loads(sys.stdin.buffer.readline())
+    die_with_parent(int(spec["controller"]), signal.SIGTERM)
+    sys.dont_write_bytecode = True  # no .pyc files in the user's tree
+    sweep_stale_folders()
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+    runner = Runner(spec, _emit_to(int(spec["fd"])))
+    try:
+        with _sigterm_interrupts():
+            return int(pytest.main(_pytest_args(spec, folder), plugins=[runner]))
+    finally:
+        runner._kill_children()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

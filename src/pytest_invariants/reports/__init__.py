@@ -162,10 +162,8 @@ def reason(res: InvariantResult) -> str:
         return "no test claims it and no test ran its code"
     real = [link.nodeid for link in claims if link.is_evidence and link.kind is LinkKind.REAL]
     done = f"real test(s): {_few(real)}"
-    if status is Status.PROVEN and res.proof:
-        score = res.proof.get("score")
-        if isinstance(score, (int, float)):
-            return f"{done}; proof: {score:.0%} of its mutants killed"
+    if status is Status.PROVEN and res.proof and res.proof.score is not None:
+        return f"{done}; proof: {res.proof.score:.0%} of its mutants killed"
     return done
 
 

@@ -29,6 +29,8 @@ from pytest_invariants.model import (
     SEVERITIES,
     InvariantResult,
     LinkKind,
+    MutantOutcome,
+    Proof,
     RunResults,
     ScopeEntry,
     TestEvidence,
@@ -228,28 +230,19 @@ def _tests(res: InvariantResult) -> tuple[TestView, ...]:
     )
 
 
-def _mutant(data: object) -> MutantView | None:
-    if not isinstance(data, Mapping):
-        return None
-    killed = data.get("killed_by") or ""
-    killed_by = ", ".join(map(str, killed)) if isinstance(killed, list) else str(killed)
-    return MutantView(
-        str(data.get("id", "")), str(data.get("status", "")), str(data.get("diff", "")), killed_by
-    )
+def _mutant(m: MutantOutcome) -> MutantView:
+    where = f"{m.file}:{m.line} ({m.operator})" if m.file else m.id
+    return MutantView(where, m.status.value, m.diff, m.killed_by or "")
 
 
-def _proof(proof: Mapping[str, object] | None) -> ProofView | None:
+def _proof(proof: Proof | None) -> ProofView | None:
     if not proof:
         return None
-    raw = proof.get("mutants")
-    listed = [m for m in (raw if isinstance(raw, list) else []) if isinstance(m, Mapping)]
-    # A waived (equivalent) mutant is shown in the proof's diff list, never as a finding.
-    counted = [m for m in listed if not m.get("waived")]
-    mutants = [m for m in map(_mutant, counted) if m]
-    survivors = tuple(m for m in mutants if m.status not in ("killed", "timeout"))
-    score = proof.get("score")
-    score_text = f"{score:.0%}" if isinstance(score, (int, float)) else str(score or "—")
-    return ProofView(score_text, len(mutants), survivors)
+    # A waived (equivalent) mutant is never a finding; survivors are listed with their diffs.
+    counted = [m for m in proof.mutants if not m.waived]
+    survivors = tuple(_mutant(m) for m in proof.survivors)
+    score_text = "—" if proof.score is None else f"{proof.score:.0%}"
+    return ProofView(score_text, len(counted), survivors)
 
 
 class SourceReader:

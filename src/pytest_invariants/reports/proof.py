@@ -2,73 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from rich.text import Text
 
-from pytest_invariants.model import RunResults
-from pytest_invariants.prove.engine import DEFAULT_THRESHOLD, KILLED, Task
+from pytest_invariants.model import MutantStatus, Proof, RunResults
+from pytest_invariants.prove.engine import Task
 from pytest_invariants.reports.terminal import make_console
 
 __all__ = ["print_survivors", "summary_line", "survivor_lines"]
 
 
-def _verdict(iid: str, proof: Mapping[str, Any]) -> str:
-    score = proof.get("score")
-    shown = "—" if score is None else f"{score:.0%}"
-    word = "proven" if proof.get("proven") else "not proven"
-    cached = ", cached" if proof.get("cached") else ""
+def _verdict(iid: str, proof: Proof) -> str:
+    shown = "—" if proof.score is None else f"{proof.score:.0%}"
+    word = "proven" if proof.proven else "not proven"
+    cached = ", cached" if proof.cached else ""
     head = (
-        f"{iid}: {word}: {proof.get('killed', 0)} of {proof.get('total', 0)} mutants killed "
-        f"({shown}, threshold {proof.get('threshold', DEFAULT_THRESHOLD):.0%}{cached})"
+        f"{iid}: {word}: {proof.killed} of {proof.total} mutants killed "
+        f"({shown}, threshold {proof.threshold:.0%}{cached})"
     )
-    return head + (f" -- {proof['note']}" if proof.get("note") else "")
+    return head + (f" -- {proof.note}" if proof.note else "")
 
 
-def survivor_lines(results: RunResults) -> list[tuple[str, str]]:
-    """Return (text, style) lines: each proof's verdict, its survivors with their diffs."""
+def survivor_lines(results: RunResults, only: Collection[str] = ()) -> list[tuple[str, str]]:
+    """Return (text, style) lines: each proof's verdict, its survivors with their diffs.
+
+    With `only`, just those invariants' proofs.
+    """
     out: list[tuple[str, str]] = []
     for res in results.invariants:
         proof = res.proof
-        if not proof:
+        if proof is None or (only and res.invariant.id not in only):
             continue
-        style = "green" if proof.get("proven") else "yellow"
-        out.append((_verdict(res.invariant.id, proof), style))
-        mutants = proof.get("mutants")
-        for mutant in mutants if isinstance(mutants, list) else []:
-            if not isinstance(mutant, dict) or mutant.get("status") in KILLED:
+        out.append((_verdict(res.invariant.id, proof), "green" if proof.proven else "yellow"))
+        for mutant in proof.mutants:
+            if mutant.status.killed:
                 continue
-            where = f"{mutant.get('file')}:{mutant.get('line')} ({mutant.get('operator')})"
-            if mutant.get("waived"):
+            where = f"{mutant.file}:{mutant.line} ({mutant.operator})"
+            if mutant.waived:
                 out.append((f"  waived as equivalent: {where}", "dim"))
                 continue
-            if mutant.get("status") == "error":
-                out.append((f"  could not test this change: {where}: {mutant.get('why')}", "red"))
+            if mutant.status is MutantStatus.ERROR:
+                out.append((f"  could not test this change: {where}: {mutant.why}", "red"))
                 continue
-            out.append((f"  this change to your code breaks no test: {where}", "bold yellow"))
-            out.extend((f"    {line}", "dim") for line in str(mutant.get("diff", "")).splitlines())
+            if mutant.status is MutantStatus.NOT_REACHED:
+                out.append((f"  no linked test runs this line: {where}", "bold yellow"))
+            else:
+                out.append((f"  this change to your code breaks no test: {where}", "bold yellow"))
+            out.extend((f"    {line}", "dim") for line in mutant.diff.splitlines())
     return out
 
 
-def print_survivors(results: RunResults, file: Any = None) -> None:
+def print_survivors(results: RunResults, file: Any = None, only: Collection[str] = ()) -> None:
     """Print the proofs' verdicts and surviving mutants with rich (NO_COLOR respected)."""
     console = make_console(file)
-    for text, style in survivor_lines(results):
+    for text, style in survivor_lines(results, only):
         console.print(Text(text, style=style), soft_wrap=True)
 
 
 def summary_line(tasks: Sequence[Task], results: RunResults, seconds: float) -> str:
     """Return one line: how many invariants were proven, mutants killed, time taken."""
-    proofs = [
-        r.proof
-        for r in results.invariants
-        if r.proof and r.invariant.id in {t.invariant_id for t in tasks}
-    ]
-    proven = sum(1 for p in proofs if p.get("proven"))
-    mutants = sum(int(p.get("total", 0) or 0) for p in proofs)  # type: ignore[call-overload]
-    killed = sum(int(p.get("killed", 0) or 0) for p in proofs)  # type: ignore[call-overload]
-    cached = sum(1 for p in proofs if p.get("cached"))
+    asked = {t.invariant_id for t in tasks}
+    proofs = [r.proof for r in results.invariants if r.proof and r.invariant.id in asked]
+    proven = sum(1 for p in proofs if p.proven)
+    mutants = sum(p.total for p in proofs)
+    killed = sum(p.killed for p in proofs)
+    cached = sum(1 for p in proofs if p.cached)
     return (
         f"invariants prove: {proven} of {len(proofs)} invariant(s) proven; {killed} of "
         f"{mutants} mutants killed; {cached} from cache; {seconds:.1f}s"
