@@ -225,13 +225,15 @@ def test_mutmut_operators_are_made() -> None:
     ],
 )
 def test_each_operator_diff_shows_the_change(operator: str, line: int, expected_line: str) -> None:
-    diffs = [m.diff for m in generate(OPERATORS, "f.py") if (m.operator, m.line) == (operator, line)]
+    mutants = generate(OPERATORS, "f.py")
+    diffs = [m.diff for m in mutants if (m.operator, m.line) == (operator, line)]
     assert any(f"+{expected_line}\n" in d for d in diffs), diffs
 
 
 def test_augmented_assignment_becomes_plain_assignment() -> None:
     mutant = next(m for m in generate(OPERATORS, "f.py") if m.operator == "augmented-assign")
-    assert _apply(mutant, OPERATORS)([1, 2], []) == ("4", -4, False, "a!")  # only the last item counts
+    # only the last item counts
+    assert _apply(mutant, OPERATORS)([1, 2], []) == ("4", -4, False, "a!")
 
 
 def test_one_function_compiles_like_the_whole_module() -> None:

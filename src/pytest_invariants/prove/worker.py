@@ -457,7 +457,7 @@ def _run(
         # Only pass or fail matters here. Formatting a traceback costs a fork that never
         # did it (cold caches, lazy imports) far more than the test itself.
         item.repr_failure = _no_traceback  # type: ignore[method-assign]
-        item._repr_failure_py = _no_traceback  # type: ignore[method-assign]
+        item._repr_failure_py = _no_traceback  # type: ignore[method-assign,assignment]
     for index, item in enumerate(items):
         nextitem = items[index + 1] if index + 1 < len(items) else None
         reports = runtestprotocol(item, log=False, nextitem=nextitem)
