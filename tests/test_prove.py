@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -318,4 +320,116 @@ def test_an_interrupted_pytest_proof_keeps_the_previous_results(project: pytest.
     output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "the proof was interrupted" in output
+    assert _tree_hash(project.path) == before
+
+
+SIGN = '''\
+def sign(x):
+    if x > 0:
+        return 1
+    return -1
+'''
+
+
+def test_a_mutant_on_a_line_no_linked_test_ran_is_not_reached(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**{"pkg/__init__.py": "", "pkg/rules.py": SIGN})
+    pytester.makefile(".yaml", invariants=(
+        "version: 1\ndefaults:\n  owner: team\ninvariants:\n"
+        "  - id: SIGN\n    title: Sign\n    why: Demo.\n    code: [pkg.rules:sign]\n"
+    ))
+    pytester.makepyfile(test_sign=(
+        "import pytest\nfrom pkg import rules\n\n\n@pytest.mark.invariant('SIGN')\n"
+        "def test_positive():\n    assert rules.sign(5) == 1\n"
+    ))
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    pytester.runpytest_subprocess("--invariants", "-p", "no:cacheprovider")
+    assert _prove(pytester, "SIGN") == ExitCode.PROOF_FAILED
+    proof = _results(pytester)["SIGN"]["proof"]
+    by_line: dict[int, set[str]] = {}
+    for mutant in proof["mutants"]:
+        by_line.setdefault(mutant["line"], set()).add(mutant["status"])
+    assert by_line[4] == {"not-reached"}  # `return -1`: no linked test gets there
+    assert by_line[3] == {"killed"}
+    assert proof["not_reached"] == sum(1 for m in proof["mutants"] if m["line"] == 4) > 0
+    assert all(m["killed_by"] is None for m in proof["mutants"] if m["line"] == 4)
+    assert _results(pytester)["SIGN"]["status"] == "verified"
+
+
+def test_fail_under_and_one_id_output_and_plain_progress(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fee or adult_and")
+    assert _prove(project, "AGE") == ExitCode.PROOF_FAILED
+    capsys.readouterr()
+    assert _prove(project, "FEE") == ExitCode.OK
+    out, err = capsys.readouterr()
+    assert "FEE: proven" in out and "AGE" not in out  # only the id asked for
+    assert re.search(r"invariants prove: (\d+)/\1 mutants, \1 killed, .* ETA", err)  # no TTY
+    assert _prove(project, "--fail-under", "100") == ExitCode.PROOF_FAILED  # AGE survives
+    assert "is under --fail-under=100%" in capsys.readouterr().out
+    assert _prove(project, "--fail-under", "50") == ExitCode.OK  # 2 of 5 and 10 of 10 killed
+
+
+def test_no_cache_neither_reads_nor_writes_the_cache(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fee")
+    cache = project.path / ".invariants" / "proof-cache.json"
+    assert _prove(project, "FEE", "--no-cache") == 0
+    assert not cache.exists()
+    assert _prove(project, "FEE") == 0
+    before = cache.read_bytes()
+    (project.path / "test_rules.py").write_text(TESTS + "\n# an edit\n")
+    assert _prove(project, "FEE", "--no-cache") == 0
+    assert cache.read_bytes() == before
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = [int(k) for k in children.read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found |= {kid, *_descendants(kid)}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkill_of_the_proof_leaves_no_worker_and_no_temporary_folder(
+    project: pytest.Pytester,
+) -> None:
+    slow = TESTS.replace("def test_adult_and_child():\n",
+                         "def test_adult_and_child():\n    import time; time.sleep(0.4)\n")
+    project.makepyfile(test_rules=slow)
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
+    before = _tree_hash(project.path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_invariants", "prove", "AGE"],
+        cwd=project.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    _wait_for_a_mutant_worker(proc)
+    deadline = time.monotonic() + 60
+    while len(_descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the worker and at least one forked child
+    family = _descendants(proc.pid)
+    assert len(family) >= 2, "no forked child started"
+    folders = set(Path(tempfile.gettempdir()).glob("invariants-prove-*"))
+    mine = {f for f in folders if any(f.name.startswith(f"invariants-prove-{p}-") for p in family)}
+    assert mine, "the worker made no temporary folder"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in family if _alive(p)], "a worker outlived the killed proof"
+    assert not [f for f in mine if f.exists()], "a temporary folder was left behind"
     assert _tree_hash(project.path) == before
