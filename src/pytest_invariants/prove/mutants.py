@@ -704,18 +704,32 @@ def _skeleton(tree: ast.Module, func: _FunctionNode, qualname: str) -> ast.Modul
     """Return a module holding only `func`, inside classes named as in its qualname.
 
     The function's code object compiles the same as in the whole module: same
-    `__future__` flags, same name mangling, same `__class__` cell. Compiling one
-    function instead of the module keeps a mutant's cost independent of the file's size.
+    `__future__` flags, same name mangling, same `__class__` cell, and the
+    module's imports (3.11 compiles `module.f()` differently when `module` was
+    imported). Compiling one function instead of the module keeps a mutant's
+    cost independent of the file's size.
     """
     body: list[ast.stmt] = [func]
     for name in reversed(qualname.split(".")[:-1]):
         body = [ast.ClassDef(name=name, bases=[], keywords=[], body=body, decorator_list=[])]
-    future = [
-        stmt
-        for stmt in tree.body
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
-    ]
-    return ast.fix_missing_locations(ast.Module(body=[*future, *body], type_ignores=[]))
+    return ast.fix_missing_locations(ast.Module(body=[*_imports(tree), *body], type_ignores=[]))
+
+
+def _imports(tree: ast.Module) -> list[ast.stmt]:
+    """Return the module-level imports (in `if`/`try` blocks too), `__future__` first."""
+    found: list[ast.stmt] = []
+    todo: list[ast.stmt] = list(tree.body)
+    while todo:
+        stmt = todo.pop(0)
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            found.append(stmt)
+        elif isinstance(stmt, ast.If | ast.Try | ast.With):
+            for block in ("body", "orelse", "finalbody"):
+                todo.extend(getattr(stmt, block, []))
+            for handler in getattr(stmt, "handlers", []):
+                todo.extend(handler.body)
+    future = [s for s in found if isinstance(s, ast.ImportFrom) and s.module == "__future__"]
+    return [*future, *(s for s in found if s not in future)]
 
 
 def mutant_code(
