@@ -19,6 +19,8 @@ from pytest_invariants.model import (
     InvariantSet,
     Lifecycle,
     Location,
+    MutantOutcome,
+    MutantStatus,
     ObjectRef,
     Outcome,
     RunInfo,
@@ -28,6 +30,7 @@ from pytest_invariants.model import (
     Severity,
     TestEvidence,
 )
+from pytest_invariants.prove.engine import proof_of
 from pytest_invariants.status import classify
 
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
@@ -177,32 +180,35 @@ def sample_results(rootdir: Path | str = "", proofs: bool = True) -> RunResults:
     """Return classified results for the sample set; write sources under `rootdir` first."""
     iset = sample_set()
     tests = sample_tests()
-    proof = {
-        "PAY-001": {
-            "score": 0.5,
-            "mutants": [
-                {
-                    "id": "m1",
-                    "diff": "-    if order.paid:\n+    if not order.paid:",
-                    "status": "killed",
-                    "killed_by": ["tests/test_pay.py::test_charge_once"],
-                },
-                {
-                    "id": "m2",
-                    "diff": "-    order.paid = True\n+    pass  # <script>x</script>",
-                    "status": "survived",
-                    "killed_by": [],
-                },
-                {
-                    "id": "m3-equivalent",
-                    "diff": "-    x = 1\n+    x = 2",
-                    "status": "survived",
-                    "killed_by": [],
-                    "waived": True,
-                },
-            ],
-        }
-    }
+    mutants = (
+        MutantOutcome(
+            "m1",
+            "condition-negate",
+            "src/pay.py",
+            3,
+            "-    if order.paid:\n+    if not order.paid:",
+            MutantStatus.KILLED,
+            killed_by="tests/test_pay.py::test_charge_once",
+        ),
+        MutantOutcome(
+            "m2",
+            "statement-remove",
+            "src/pay.py",
+            4,
+            "-    order.paid = True\n+    pass  # <script>x</script>",
+            MutantStatus.SURVIVED,
+        ),
+        MutantOutcome(
+            "m3-equivalent",
+            "number-plus-one",
+            "src/pay.py",
+            5,
+            "-    x = 1\n+    x = 2",
+            MutantStatus.SURVIVED,
+            waived=True,
+        ),
+    )
+    proof = {"PAY-001": proof_of(mutants, 1.0, cached=False, note=None)}
     verdicts = classify(iset, tests, suspect=["PAY-004"], proofs=proof if proofs else None)
     info = RunInfo(
         rootdir=str(rootdir),
