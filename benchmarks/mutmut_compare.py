@@ -96,9 +96,8 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple
 
 def _shop(folder: Path) -> Path:
     target = folder / "shop"
-    shutil.copytree(
-        ROOT / "examples" / "shop", target, ignore=shutil.ignore_patterns(".invariants", "__pycache__")
-    )
+    skip = shutil.ignore_patterns(".invariants", "__pycache__")
+    shutil.copytree(ROOT / "examples" / "shop", target, ignore=skip)
     return target
 
 
@@ -241,7 +240,7 @@ def _report(name: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]])
     per_mm = mm / max(other["mutants"], 1)
     print(f"\n## {name}: plain suite {plain:.2f}s, with --invariants "
           f"{_median(mine, 'observed'):.2f}s")
-    print(f"| tool | wall s | mutants run | killed | survived | s/mutant |")
+    print("| tool | wall s | mutants run | killed | survived | s/mutant |")
     print("|---|---|---|---|---|---|")
     print(f"| invariants prove | {prove:.2f} | {last['mutants']} | {last['killed']} | "
           f"{last['survived']} | {per_ours:.4f} |")
