@@ -231,8 +231,8 @@ def _tests(res: InvariantResult) -> tuple[TestView, ...]:
 
 
 def _mutant(m: MutantOutcome) -> MutantView:
-    where = f"{m.file}:{m.line} ({m.operator})" if m.file else m.id
-    return MutantView(where, m.status.value, m.diff, m.killed_by or "")
+    # The id is file:line:col:operator: where the change is and which operator made it.
+    return MutantView(m.id, m.status.value, m.diff, m.killed_by or "")
 
 
 def _proof(proof: Proof | None) -> ProofView | None:
