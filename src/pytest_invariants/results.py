@@ -59,7 +59,7 @@ __all__ = [
 # Version history of the results format:
 # 1: first version (invariants with links and evidence, per-test evidence, run info).
 #    Later, compatibly (a missing key reads as 0): a proof's `not_reached` and
-#    `skipped` counts, a mutant's `tests`, and the mutant status `not-reached`
+#    `skipped` counts, a mutant's `tests`, and the mutant status `not-reached`.
 # 2: adds `scope_files`: the sha256 of every scope file as the run saw it, so
 #    `invariants why` can tell that a file changed since. Version 1 files are still
 #    read (without hashes); SPEC.md section 7 names version 1.
