@@ -38,6 +38,7 @@ from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import ResultsError, read_results, write_atomically, write_results
 from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
 from pytest_invariants.status import classify
+from pytest_invariants.text import printable
 
 __all__ = ["main"]
 
@@ -79,10 +80,11 @@ def check_main(args: argparse.Namespace) -> int:
         return ExitCode.PROBLEMS
     suspects = _suspects(invariant_set, rootdir)
     for iid in sorted(suspects):
-        print(f"{iid}: suspect -- its meaning or scope code changed since `invariants review`")
+        why = "its meaning or scope code changed since `invariants review`"
+        print(f"{printable(iid)}: suspect -- {why}")
     drift = owner_drift_lines(invariant_set, rootdir)
     for line in drift:
-        print(line, file=sys.stderr)
+        print(printable(line), file=sys.stderr)
     count = len(invariant_set.invariants)
     print(f"invariants: {count} invariant(s) in {len(paths)} file(s) are valid")
     if drift and args.strict_owners:
@@ -126,7 +128,7 @@ def gate_main(args: argparse.Namespace) -> int:
     if args.baseline:
         return _gate_with_baseline(args.baseline, results, violations)
     for violation in violations:
-        print(f"  {violation.render()}")
+        print(f"  {printable(violation.render())}")
     if violations:
         print(
             f"invariants gate failed: {len(violations)} violation(s) "
@@ -140,7 +142,7 @@ def gate_main(args: argparse.Namespace) -> int:
 def _gate_with_baseline(path: str, results: RunResults, violations: list[Violation]) -> int:
     found = apply_baseline(path, results, violations)
     for line in ratchet_lines(found):
-        print(line)
+        print(printable(line))
     if found.new:
         print(f"invariants gate failed: {found.summary()} (exit {int(ExitCode.GATE_FAILED)})")
         return ExitCode.GATE_FAILED

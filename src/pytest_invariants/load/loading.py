@@ -35,6 +35,7 @@ from pytest_invariants.model import (
     Severity,
     Status,
 )
+from pytest_invariants.text import printable
 
 __all__ = ["LoadError", "discover", "format_problems", "load_invariants"]
 
@@ -737,4 +738,5 @@ def format_problems(problems: Sequence[Problem]) -> str:
     """Render one line per problem, then a line that counts them."""
     count = len(problems)
     noun = "problem" if count == 1 else "problems"
-    return "\n".join([*(p.render() for p in problems), f"{count} {noun} in the invariants files"])
+    lines = [printable(p.render()) for p in problems]  # user text: no raw control character
+    return "\n".join([*lines, f"{count} {noun} in the invariants files"])

@@ -19,6 +19,7 @@ from pytest_invariants.gate import Violation
 from pytest_invariants.model import RunResults
 from pytest_invariants.reports.proof import survivor_lines
 from pytest_invariants.reports.terminal import make_console, render
+from pytest_invariants.text import printable
 
 __all__ = ["RunSummary", "print_run_summary"]
 
@@ -68,7 +69,7 @@ def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) ->
     if summary.results is not None:
         render(summary.results, summary.violations, console, verbosity)
     for error in summary.errors:
-        reporter.write_line(f"ERROR: {error}", red=True)
+        reporter.write_line(f"ERROR: {printable(error)}", red=True)
     if summary.ratchet is not None:
         _print_ratchet(summary.ratchet, reporter)
     if summary.violations:
@@ -76,15 +77,15 @@ def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) ->
             f"invariants gate failed: exit status {int(ExitCode.GATE_FAILED)}", red=True, bold=True
         )
     for path in summary.written:
-        reporter.write_line(f"invariants: wrote {path}")
+        reporter.write_line(f"invariants: wrote {printable(path)}")
     if summary.results is not None and summary.proved:
         for text, style in survivor_lines(summary.results):
-            console.print(text, style=style, soft_wrap=True, markup=False)
+            console.print(printable(text), style=style, soft_wrap=True, markup=False)
 
 
 def _print_ratchet(found: Ratchet, reporter: pytest.TerminalReporter) -> None:
     for note in found.notes:
-        reporter.write_line(f"invariants gate: baseline: {note}")
+        reporter.write_line(f"invariants gate: baseline: {printable(note)}")
     for iid, words in found.because.items():
-        reporter.write_line(f"invariants gate: {iid} is {words}")
-    reporter.write_line(f"invariants gate: {found.summary()}", bold=True)
+        reporter.write_line(f"invariants gate: {printable(iid)} is {printable(words)}")
+    reporter.write_line(f"invariants gate: {printable(found.summary())}", bold=True)

@@ -187,14 +187,18 @@ class PageView:
 
 
 def safe_href(target: str) -> str | None:
-    """Return `target` when it is an http(s) URL or a relative reference, else None."""
+    """Return `target` when it is an http(s) URL or a relative reference, else None.
+
+    A backslash never makes a link: browsers read it as `/`, so `/\\evil.example`
+    would be a link to another host; control characters never either.
+    """
     text = target.strip()
-    if not text or any(ord(ch) < 32 for ch in text):
+    if not text or "\\" in text or any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text):
         return None
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
         return text
-    if parts.scheme or text.startswith(("//", "\\")) or ":" in text.split("/")[0]:
+    if parts.scheme or text.startswith("//") or ":" in text.split("/")[0]:
         return None
     return text
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pytest_invariants import __version__
-from pytest_invariants.gate import Violation
+from pytest_invariants.gate import GATE_STATUSES, Violation
 from pytest_invariants.model import Lifecycle, RunResults
 from pytest_invariants.reports import STATUS_MEANING
 from pytest_invariants.reports.view import InvariantView, RunView
@@ -24,9 +24,11 @@ __all__ = ["RULE_IDS", "SARIF_SCHEMA", "dumps", "render", "render_view", "rule_i
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/pytest-invariants/"
 
-# Reasons an invariant can be reported for: the statuses that are not good, and the
-# flags a gate policy may name. The order is the rule index: never reorder, only append.
-REASONS = ("failing", "unverified", "incidental", "claimed", "mock-only", "partial", "suspect")
+# Reasons an invariant can be reported for: every status and flag a gate policy may
+# name (a policy may even fail on `verified`). The order is the rule index: never
+# reorder, only append; whatever the gate learns to name later is appended here too.
+_FIRST = ("failing", "unverified", "incidental", "claimed", "mock-only", "partial", "suspect")
+REASONS = _FIRST + tuple(name for name in GATE_STATUSES if name not in _FIRST)
 RULE_IDS = tuple(f"invariant/{r}" for r in REASONS)
 
 _FIX = {
@@ -41,6 +43,7 @@ _FIX = {
     "partial": "Run the whole suite: the claiming tests named in the message did not run.",
     "suspect": "Review the invariant against its changed code, then run `invariants review ID`.",
 }
+_POLICY_FIX = "The gate policy fails on this status: change the policy if that is not meant."
 
 
 def rule_id(reason_name: str) -> str:
@@ -55,7 +58,7 @@ def _rule(name: str) -> dict[str, Any]:
         "name": "Invariant" + "".join(part.title() for part in name.split("-")),
         "shortDescription": {"text": f"Invariant is {name}"},
         "fullDescription": {"text": f"An invariant is {name} when {meaning}."},
-        "help": {"text": _FIX[name], "markdown": _FIX[name]},
+        "help": {"text": _FIX.get(name, _POLICY_FIX), "markdown": _FIX.get(name, _POLICY_FIX)},
         "defaultConfiguration": {"level": "error" if name == "failing" else "warning"},
     }
 
