@@ -157,7 +157,9 @@ def test_detail_opens_with_graph_and_code(report: Page) -> None:
     text = report.page.text_content("#detail")
     assert text is not None and "unittest.mock.patch replaced shop.billing.charge_order" in text
     assert report.page.locator("#detail svg.graph").count() == 1
-    assert report.page.locator("#detail .code .m-never").count() == 5
+    # No claiming test ran its lines for real, but an unclaimed test did: its own colour.
+    assert report.page.locator("#detail .code .m-unclaimed").count() == 5
+    assert report.page.locator("#detail .code .m-never").count() == 0
 
 
 def test_xss_probe_never_runs(report: Page) -> None:
@@ -190,4 +192,87 @@ def test_scale_filters_without_freezing(browser: Any, tmp_path: Path) -> None:
     assert load < 30 and elapsed[0] < 1000 and elapsed[1] < 2000, (load, elapsed)
     page.page.goto(target.as_uri() + "#i999")
     page.page.wait_for_selector("#detail article.inv")
+    page.close()
+
+
+# -- layout at a desktop and a phone width -------------------------------------------
+
+SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"  # CI keeps them
+
+LAYOUT = """() => {
+    const table = document.querySelector('#inv-table');
+    const ids = [...document.querySelectorAll('#inv-table .c-id a, #detail h2 .id')];
+    return {
+        scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+        tableTop: table.getBoundingClientRect().top + window.scrollY,
+        wrappedIds: ids.filter(a => a.getClientRects().length > 1).map(a => a.textContent),
+    };
+}"""
+
+
+def _open(browser: Any, path: Path, width: int, height: int, hash_: str = "") -> Any:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(path.as_uri() + hash_)
+    if hash_:
+        page.wait_for_selector("#detail article.inv")
+    return page
+
+
+@pytest.fixture
+def gated_report(tmp_path: Path) -> Path:
+    write_sources(tmp_path)
+    results = sample_results(tmp_path)
+    target = tmp_path / "report.html"
+    html.render_to(target, results, evaluate(results.invariants, results.invariant_set.gate))
+    return target
+
+
+@pytest.mark.parametrize(("width", "height"), [(1400, 900), (400, 800)])
+def test_layout_has_no_sideways_overflow(
+    browser: Any, gated_report: Path, width: int, height: int
+) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for hash_ in ("", "#i1"):  # the overview, then a detail with tests, graph and code
+        page = _open(browser, gated_report, width, height, hash_)
+        name = f"report-{width}{'-detail' if hash_ else ''}.png"
+        page.screenshot(path=str(SHOTS / name), full_page=True)
+        layout = page.evaluate(LAYOUT)
+        assert layout["scroll"] <= layout["width"], (name, layout)
+        assert layout["wrappedIds"] == [], name
+        if width == 1400 and not hash_:
+            assert layout["tableTop"] < height, "the table starts below the fold"
+        page.close()
+
+
+def test_a_failed_gate_shows_its_findings_first(browser: Any, gated_report: Path) -> None:
+    page = _open(browser, gated_report, 1400, 900)
+    links = page.locator("#gate li a")
+    assert links.count() == 4
+    box = page.locator("#gate").bounding_box()
+    assert box is not None and box["y"] + box["height"] < 900
+    links.first.click()
+    page.wait_for_selector("#detail article.inv")
+    assert "PAY-002" in (page.text_content("#detail h2") or "")
+    page.close()
+
+
+def test_the_tests_table_stacks_on_a_phone(browser: Any, gated_report: Path) -> None:
+    page = _open(browser, gated_report, 400, 800, "#i1")
+    cells = page.evaluate("""() => [...document.querySelectorAll('#detail table.tests td')]
+        .map(td => { const r = td.getBoundingClientRect();
+                     return [getComputedStyle(td).display, td.dataset.label || 'test',
+                             r.left >= 0 && r.right <= window.innerWidth && r.width > 0]; })""")
+    assert cells and all(display == "block" for display, _, _ in cells)
+    labels = {label for _, label, _ in cells}
+    assert {"test", "link", "outcome", "evidence"} <= labels
+    assert all(inside for _, _, inside in cells)
+    page.close()
+
+
+def test_status_colours_tell_close_statuses_apart(browser: Any, gated_report: Path) -> None:
+    page = _open(browser, gated_report, 1400, 900)
+    script = """s => { const e = document.createElement('span'); e.className = 'badge s-' + s;
+        document.body.appendChild(e); return getComputedStyle(e).backgroundColor; }"""
+    colour = {s: page.evaluate(script, s) for s in ("verified", "proven", "failing", "unverified")}
+    assert colour["verified"] != colour["proven"] and colour["failing"] != colour["unverified"]
     page.close()

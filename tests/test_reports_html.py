@@ -73,8 +73,8 @@ def test_no_external_resource(page: str) -> None:
     for url in urls:
         assert url.startswith(("#", "https://example.org")) or "://" not in url, url
     assert "javascript:" not in " ".join(urls)
-    assert "@import" not in page and "@font-face" not in page and "url(" not in page.replace(
-        "url(#arrow)", "")
+    inline = page.replace("url(#arrow)", "").replace("url(#arrow-dep)", "")
+    assert "@import" not in page and "@font-face" not in page and "url(" not in inline
 
 
 def test_csp_allows_only_our_script(page: str) -> None:
@@ -99,7 +99,10 @@ def test_safe_href(target: str, allowed: bool) -> None:
 def test_overview_and_table(page: str) -> None:
     assert "Gate FAILED: 3 invariant(s) break the policy." in page
     assert page.count('<tr data-i="') == 9
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in page
+    # One count view: a card per status present, with its severities in words.
+    assert page.count('class="card s-') == 6
+    assert re.search(r'data-status="unverified".*?1 critical · 1 high · 1 low', page, re.S)
+    assert 'class="matrix"' not in page and 'class="chart"' not in page
     for control in ('id="q"', 'id="f-status"', 'id="f-severity"', 'id="f-owner"'):
         assert control in page
 

@@ -14,6 +14,7 @@ section sits in an inert <template> that is put into the page only when opened.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pytest_invariants.gate import Violation
 from pytest_invariants.model import (
@@ -37,14 +38,23 @@ from pytest_invariants.model import (
 )
 from pytest_invariants.reports import STATUS_MEANING, STATUSES
 from pytest_invariants.reports.coderules import CodeFileView, code_files
-from pytest_invariants.reports.svg import STATUS_COLOR, draw_graph, neighbourhood, status_chart
+from pytest_invariants.reports.svg import (
+    DEPENDS_COLOR,
+    KIND_COLOR,
+    LINK_COLOR,
+    STATUS_COLOR,
+    draw_graph,
+    neighbourhood,
+)
 from pytest_invariants.reports.view import InvariantView, RunView
 from pytest_invariants.results import write_atomically
 
 __all__ = [
+    "CardView",
     "CodeLine",
     "CodeView",
     "DetailView",
+    "GateItem",
     "HrefView",
     "MutantView",
     "PageView",
@@ -59,6 +69,9 @@ __all__ = [
 
 # A scope entry longer than this shows its first lines only, with a count of the rest.
 MAX_CODE_LINES = 400
+# "Why the gate failed" lists this many violations; the rest fold, so the table stays
+# on the first screen.
+GATE_SHOWN = 5
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -75,10 +88,7 @@ class RowView:
     coverage: float | None
     flags: tuple[str, ...]
     tags: tuple[str, ...]
-
-    @property
-    def coverage_text(self) -> str:
-        return "—" if self.coverage is None else f"{self.coverage:.0%}"
+    coverage_text: str = "—"  # says who ran the code when no claiming test did
 
     def as_json(self) -> list[object]:
         return [
@@ -116,7 +126,7 @@ class TestView:
 class CodeLine:
     number: int
     text: str
-    mark: str  # real | doubles | never | none (not executable)
+    mark: str  # real | unclaimed | doubles | never | none (not executable)
 
 
 @dataclass(frozen=True)
@@ -166,16 +176,31 @@ class DetailView:
 
 
 @dataclass(frozen=True)
+class CardView:
+    """A status with its count and, in words, how many of each severity."""
+
+    status: str
+    count: int
+    by_severity: str  # "1 critical · 2 high"
+
+
+@dataclass(frozen=True)
+class GateItem:
+    """One line of "why the gate failed", linking to its invariant's detail."""
+
+    index: int | None  # the invariant's row, None when the results lack it
+    text: str
+
+
+@dataclass(frozen=True)
 class PageView:
     title: str
     info: tuple[tuple[str, str], ...]
     warnings: tuple[str, ...]
     total: int
     tests: int
-    counts: dict[str, int]
-    matrix: dict[str, dict[str, int]]
-    chart: Markup
-    gate: tuple[str, ...] | None  # None: no policy; empty: passed
+    cards: tuple[CardView, ...]  # one per status present: the one count view
+    gate: tuple[GateItem, ...] | None  # None: no policy; empty: passed
     gate_count: int
     rows: tuple[RowView, ...]
     details: tuple[DetailView, ...]
@@ -215,6 +240,7 @@ def _row(index: int, item: InvariantView) -> RowView:
         item.result.scope_coverage,
         item.flags,
         inv.tags,
+        "—" if item.coverage is None else item.coverage.text,
     )
 
 
@@ -274,15 +300,19 @@ class SourceReader:
             return f"source not available: {path} cannot be read at report time"
 
 
-def _mark(number: int, file: str, res: InvariantResult, entry: ScopeEntry) -> str:
+def _mark(number: int, file: str, item: InvariantView, entry: ScopeEntry) -> str:
+    res = item.result
     if number in res.real_lines.get(file, frozenset()):
         return "real"
+    unclaimed = item.coverage.unclaimed_lines if item.coverage else {}
+    if number in unclaimed.get(file, frozenset()):
+        return "unclaimed"
     if number in res.double_lines.get(file, frozenset()):
         return "doubles"
     return "never" if number in entry.executable else "none"
 
 
-def _code(entry: ScopeEntry, res: InvariantResult, reader: SourceReader) -> CodeView:
+def _code(entry: ScopeEntry, item: InvariantView, reader: SourceReader) -> CodeView:
     span = f"lines {entry.lines[0]}–{entry.lines[1]}" if entry.lines else "whole file"
     source = reader.lines(entry.file)
     if isinstance(source, str):
@@ -297,7 +327,7 @@ def _code(entry: ScopeEntry, res: InvariantResult, reader: SourceReader) -> Code
     shown = range(first, min(last, first + MAX_CODE_LINES - 1) + 1)
     if last - first + 1 > MAX_CODE_LINES:
         note = f"showing the first {MAX_CODE_LINES} of {last - first + 1} lines"
-    lines = tuple(CodeLine(n, source[n - 1], _mark(n, entry.file, res, entry)) for n in shown)
+    lines = tuple(CodeLine(n, source[n - 1], _mark(n, entry.file, item, entry)) for n in shown)
     return CodeView(entry.raw, entry.file, span, note, lines)
 
 
@@ -329,7 +359,7 @@ def _detail(row: RowView, item: InvariantView, ctx: _Context) -> DetailView:
         tests=_tests(res),
         suggested=res.suggested_tests,
         proof=_proof(res.proof),
-        code=tuple(_code(entry, res, ctx.reader) for entry in inv.code),
+        code=tuple(_code(entry, item, ctx.reader) for entry in inv.code),
         graph=draw_graph(nodes, edges, f"graph around {inv.id}"),
     )
 
@@ -365,6 +395,14 @@ def build_page(results: RunResults, violations: Sequence[Violation] | None) -> P
     return page_of(RunView.of(results, violations))
 
 
+def _cards(view: RunView) -> tuple[CardView, ...]:
+    def split(status: str) -> str:
+        parts = [f"{view.matrix[sev][status]} {sev}" for sev in SEVERITIES]
+        return " · ".join(p for p in parts if not p.startswith("0 "))
+
+    return tuple(CardView(s, n, split(s)) for s, n in view.counts.items() if n)
+
+
 def page_of(view: RunView) -> PageView:
     """Turn a run's view into the plain views the template renders."""
     results = view.results
@@ -375,18 +413,21 @@ def page_of(view: RunView) -> PageView:
         SourceReader(results.info.rootdir),
     )
     rows = tuple(_row(i, item) for i, item in enumerate(view.items))
-    counts = dict(view.counts)
     violations = view.violations
+    where = {row.id: row.index for row in rows}
+    gate = (
+        None
+        if violations is None
+        else tuple(GateItem(where.get(v.invariant_id), v.render()) for v in violations)
+    )
     return PageView(
         title="pytest-invariants report",
         info=_info(results),
         warnings=view.warnings,
         total=view.total,
         tests=view.tests,
-        counts=counts,
-        matrix={sev: dict(row) for sev, row in view.matrix.items()},
-        chart=status_chart(counts),
-        gate=None if violations is None else tuple(v.render() for v in violations),
+        cards=_cards(view),
+        gate=gate,
         gate_count=view.gate_count,
         rows=rows,
         details=tuple(_detail(row, item, ctx) for row, item in zip(rows, view.items, strict=True)),
@@ -412,14 +453,23 @@ def json_for_script(data: object) -> Markup:
     return Markup(text)
 
 
+@functools.lru_cache(maxsize=65536)  # a test id shows in every invariant it links to
+def breakable(text: str) -> Markup:
+    """Escape a test id, with a line-break chance after each `/` and `::` (never mid-word)."""
+    escaped = str(escape(text))
+    return Markup(escaped.replace("::", "::<wbr>").replace("/", "/<wbr>"))
+
+
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=True,  # every user string is escaped unless we say otherwise
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["breakable"] = breakable
+    return env
 
 
 def _csp_hash(script: str) -> str:
@@ -444,9 +494,13 @@ def render_view(view: RunView) -> str:
         severities=SEVERITIES,
         meaning=STATUS_MEANING,
         colors=STATUS_COLOR,
+        link_colors=LINK_COLOR,
+        kind_colors=KIND_COLOR,
+        depends_color=DEPENDS_COLOR,
         script=Markup(script),
         style=Markup(style),
         script_hash=_csp_hash(script),
+        gate_shown=GATE_SHOWN,
         rows_json=json_for_script([row.as_json() for row in page.rows]),
     )
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from pytest_invariants.gate import Violation
-from pytest_invariants.model import Invariant, InvariantResult, RunResults
+from pytest_invariants.linking import MOCKED_OUT
+from pytest_invariants.model import Invariant, InvariantResult, LinkKind, RunResults
 from pytest_invariants.reports import (
     STATUS_MEANING,
     by_severity,
@@ -30,7 +31,68 @@ from pytest_invariants.reports import (
     worst_first,
 )
 
-__all__ = ["InvariantView", "RunView"]
+__all__ = ["Coverage", "InvariantView", "RunView"]
+
+Lines = Mapping[str, frozenset[int]]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Every execution of an invariant's scope, by who ran it.
+
+    `real` is the results' `scope_coverage` (claiming tests, no double in the way);
+    `unclaimed` counts lines only tests that do not claim it ran for real (an
+    incidental invariant's code did run); `doubles` lines that ran only under doubles.
+    """
+
+    executable: int
+    real: float
+    unclaimed: float
+    doubles: float
+    unclaimed_lines: Lines
+    mocked_out: bool  # a claiming test replaced the scope itself with a double
+
+    @property
+    def text(self) -> str:
+        """The share of the scope that ran, saying who ran it when no claiming test did."""
+        if self.mocked_out and self.none_ran:
+            return "0%: replaced by a double"
+        if self.real or self.none_ran:
+            return f"{self.real:.0%}"
+        if self.unclaimed:
+            return f"{self.unclaimed:.0%} by unclaimed tests"
+        return f"{self.doubles:.0%} under doubles"
+
+    @property
+    def none_ran(self) -> bool:
+        return not (self.real or self.unclaimed or self.doubles)
+
+    @classmethod
+    def of(cls, res: InvariantResult) -> Coverage | None:
+        """Return the coverage of a scoped invariant; None when it has no `code:` scope."""
+        if res.scope_coverage is None:
+            return None
+        scope: dict[str, set[int]] = {}
+        for entry in res.invariant.code:
+            scope.setdefault(entry.file, set()).update(entry.executable)
+        total = sum(len(lines) for lines in scope.values())
+        unclaimed: dict[str, frozenset[int]] = {}
+        for link in res.links:
+            if link.kind is LinkKind.INCIDENTAL and link.is_evidence and link.detail is None:
+                for path, ran in link.executed.items():
+                    unclaimed[path] = unclaimed.get(path, frozenset()) | ran
+        unclaimed = {
+            path: frozenset(lines - res.real_lines.get(path, frozenset()))
+            for path, lines in unclaimed.items()
+        }
+
+        def share(lines: Lines) -> float:
+            hit = sum(len(set(found) & scope.get(path, set())) for path, found in lines.items())
+            return hit / total if total else 0.0
+
+        mocked = any(link.detail == MOCKED_OUT and link.is_evidence for link in res.links)
+        real, doubles = res.scope_coverage, share(res.double_lines)
+        return cls(total, real, share(unclaimed), doubles, unclaimed, mocked)
 
 
 @dataclass(frozen=True)
@@ -42,6 +104,7 @@ class InvariantView:
     flag_words: tuple[str, ...]  # one sentence per flag
     reason: str  # one line: why it has its status, from its links' evidence
     violations: tuple[Violation, ...]  # the gate's, for this invariant, worst first
+    coverage: Coverage | None  # None when it has no `code:` scope
 
     @property
     def invariant(self) -> Invariant:
@@ -79,7 +142,14 @@ class InvariantView:
 
     @classmethod
     def of(cls, res: InvariantResult, violations: Sequence[Violation] = ()) -> InvariantView:
-        return cls(res, tuple(flags(res)), tuple(flag_words(res)), reason(res), tuple(violations))
+        return cls(
+            res,
+            tuple(flags(res)),
+            tuple(flag_words(res)),
+            reason(res),
+            tuple(violations),
+            Coverage.of(res),
+        )
 
 
 @dataclass(frozen=True)
