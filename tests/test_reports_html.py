@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -160,10 +159,8 @@ def test_graph_caps_columns_and_escapes() -> None:
 
 def test_scale_1000_invariants_10000_tests() -> None:
     results = big_results()
-    start = time.perf_counter()
+    # How long it takes is measured by benchmarks/scale.py, not asserted here.
     text = html.render(results, None)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 5.0, f"rendering took {elapsed:.1f}s"
     assert text.count('<tr data-i="') == 1000
     assert len(text) < 40_000_000
 
