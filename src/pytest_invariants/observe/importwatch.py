@@ -21,6 +21,7 @@ __all__ = ["PostImportHook", "is_installed", "when_imported"]
 
 Wants = Callable[[str, importlib.machinery.ModuleSpec], bool]
 Loaded = Callable[[types.ModuleType], None]
+Names = Callable[[str], bool]
 Undo = Callable[[], None]
 
 
@@ -30,11 +31,17 @@ class PostImportHook(importlib.abc.MetaPathFinder):
     Sits first on `sys.meta_path` and asks the finders behind it, in their
     order, so the spec it returns is the one the import system would have
     used; only the loader of a wanted module is wrapped.
+
+    `names` tells, from the name alone, which modules can be wanted at all: for
+    every other name the hook returns None at once. Asking the finders behind
+    for a name nobody finds would make the import system ask them all again
+    (twice the `PathFinder` work per failed lookup, once more per hook).
     """
 
-    def __init__(self, wants: Wants, loaded: Loaded) -> None:
+    def __init__(self, wants: Wants, loaded: Loaded, names: Names | None = None) -> None:
         self._wants = wants
         self._loaded = loaded
+        self._names = names
         self._busy: set[str] = set()
 
     def install(self) -> None:
@@ -50,7 +57,7 @@ class PostImportHook(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname in self._busy:
+        if fullname in self._busy or (self._names is not None and not self._names(fullname)):
             return None
         self._busy.add(fullname)
         try:
@@ -131,7 +138,7 @@ def when_imported(name: str, install: Callable[[types.ModuleType], Sequence[Undo
         hook.remove()
         undo.extend(install(module))
 
-    hook = PostImportHook(lambda fullname, _spec: fullname == name, loaded)
+    hook = PostImportHook(lambda _fullname, _spec: True, loaded, names=name.__eq__)
     hook.install()
 
     def remove() -> None:

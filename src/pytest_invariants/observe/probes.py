@@ -64,14 +64,17 @@ class ProbeRecorder(ScopeRecorder):
         self._tests = 0
 
     def begin_test(self) -> None:
-        """Forget earlier hits."""
+        """Forget earlier hits; put back a probe global someone removed."""
         self._tests += 1
-        self._check()
+        self._rearm()
         self._hits.clear()
 
     def end_test(self) -> dict[str, frozenset[int]]:
         """Return file -> lines executed since `begin_test`."""
-        self._check()
+        self._rearm()
+        self._check_patches()
+        if not self._hits:
+            return {}
         keys = list(self._hits)
         self._hits.clear()
         files = self._files
@@ -89,8 +92,9 @@ class ProbeRecorder(ScopeRecorder):
         self._hits.clear()
         super().stop()
 
-    def _check(self) -> None:
-        """Report functions whose probed code someone swapped out; re-arm lost globals."""
+    def _check_patches(self) -> None:
+        """Report functions whose probed code someone swapped out."""
+        # At each test's end only: a swap between two tests shows at the end of the next.
         for patch in self._patches.values():
             if patch.func.__code__ is not patch.probed and not patch.reported:
                 patch.reported = True
@@ -100,6 +104,9 @@ class ProbeRecorder(ScopeRecorder):
                     f"replaced by someone else by the end of test {self._tests}: "
                     "its lines are no longer recorded"
                 )
+
+    def _rearm(self) -> None:
+        """Put back the probe global of a scope module whose namespace lost it."""
         for namespace in self._namespaces.values():
             if namespace.get(PROBE_NAME) is not self._add:
                 # Without the global every probed function would raise NameError.

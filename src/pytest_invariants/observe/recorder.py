@@ -86,6 +86,7 @@ class ScopeRecorder:
         self._finder: PostImportHook | None = None
         self._starts: dict[str, dict[int, int]] = {}
         self._started = False
+        self._stems = {_module_stem(path) for pair in self._scope.items() for path in pair}
 
     # -- the LineRecorder protocol (per-test methods live in subclasses) --
 
@@ -95,7 +96,9 @@ class ScopeRecorder:
             return
         self._started = True
         self._instrument(self._live_functions())
-        self._finder = PostImportHook(self._is_scope_module, self.instrument_module)
+        self._finder = PostImportHook(
+            self._is_scope_module, self.instrument_module, names=self._may_be_scope_module
+        )
         self._finder.install()
 
     def begin_test(self) -> None:
@@ -123,6 +126,10 @@ class ScopeRecorder:
         """Record one disturbance, once: a problem repeated per test is noise."""
         if problem not in self._problems:
             self._problems.append(problem)
+
+    def _may_be_scope_module(self, fullname: str) -> bool:
+        # A module loaded from `x.py` is named `....x`, a package from `x/__init__.py` `....x`.
+        return fullname.rpartition(".")[2] in self._stems
 
     def _is_scope_module(self, _name: str, spec: importlib.machinery.ModuleSpec) -> bool:
         return spec.origin is not None and self.scope_file(spec.origin) is not None
@@ -182,6 +189,13 @@ class ScopeRecorder:
                 starts = self._starts[file] = _statement_starts_of(file)
             result[file] = frozenset(starts.get(line, line) for line in lines)
         return result
+
+
+def _module_stem(path: str) -> str:
+    """Return the last part of the dotted name a module loaded from `path` has."""
+    folder, name = os.path.split(path)
+    stem = name.partition(".")[0]
+    return os.path.basename(folder) if stem == "__init__" else stem
 
 
 # -- finding the code of a module -------------------------------------------

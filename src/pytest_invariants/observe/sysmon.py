@@ -68,6 +68,8 @@ class SysMonRecorder(ScopeRecorder):
     def end_test(self) -> dict[str, frozenset[int]]:
         """Return file -> lines executed since `begin_test`."""
         self._check_tool()
+        if not self._hits:
+            return {}
         hits = list(self._hits)
         self._hits.clear()
         located = ((self.scope_file(filename), line) for filename, line in hits)

@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import fnmatch
 import inspect
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from pytest_invariants.model import Invariant, Location, Problem
 from pytest_invariants.pytest_plugin.marker import MARKER
 
-__all__ = ["CLAIMS", "ItemClaims", "claims_of", "item_claims", "marker_ids"]
+__all__ = ["CLAIMS", "ClaimMatcher", "ItemClaims", "claims_of", "item_claims", "marker_ids"]
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,43 @@ def _item_location(item: pytest.Item, rootdir: Path) -> Location:
     return Location(rel, line)
 
 
-def _glob_ids(nodeid: str, invariants: Iterable[Invariant]) -> list[str]:
-    return [inv.id for inv in invariants if any(fnmatch.fnmatchcase(nodeid, g) for g in inv.tests)]
+def _glob_pattern(globs: Iterable[str]) -> re.Pattern[str] | None:
+    """Compile `tests:` globs into one pattern that matches what any of them matches."""
+    # fnmatch.translate is what fnmatchcase compiles: the same matches, one regex call.
+    parts = [f"(?:{fnmatch.translate(glob)})" for glob in dict.fromkeys(globs)]
+    return re.compile("|".join(parts)) if parts else None
 
 
-def claims_of(item: pytest.Item, invariants: Sequence[Invariant], rootdir: Path) -> ItemClaims:
+class ClaimMatcher:
+    """The invariants' ids and `tests:` globs, compiled once for every collected item.
+
+    Most items match no glob at all: one regex over every glob tells them apart
+    with one call, and only the items it matches are tried per invariant.
+    """
+
+    def __init__(self, invariants: Iterable[Invariant]) -> None:
+        invariants = list(invariants)
+        self.known = frozenset(inv.id for inv in invariants)
+        self._by_id: list[tuple[str, re.Pattern[str]]] = []
+        for inv in invariants:
+            pattern = _glob_pattern(inv.tests)
+            if pattern is not None:
+                self._by_id.append((inv.id, pattern))
+        self._any = _glob_pattern(glob for inv in invariants for glob in inv.tests)
+
+    def glob_ids(self, nodeid: str) -> list[str]:
+        """Return, in file order, the ids whose `tests:` globs match `nodeid`."""
+        if self._any is None or self._any.match(nodeid) is None:
+            return []
+        return [iid for iid, pattern in self._by_id if pattern.match(nodeid) is not None]
+
+
+def claims_of(
+    item: pytest.Item, invariants: Sequence[Invariant] | ClaimMatcher, rootdir: Path
+) -> ItemClaims:
     """Return what one collected test claims, and the unknown ids its markers name."""
-    known = {inv.id for inv in invariants}
+    matcher = invariants if isinstance(invariants, ClaimMatcher) else ClaimMatcher(invariants)
+    known = matcher.known
     marked = marker_ids(item)
     unknown = []
     for iid in marked:
@@ -79,6 +110,6 @@ def claims_of(item: pytest.Item, invariants: Sequence[Invariant], rootdir: Path)
                 iid,
             )
         )
-    globbed = [iid for iid in _glob_ids(item.nodeid, invariants) if iid not in marked]
+    globbed = [iid for iid in matcher.glob_ids(item.nodeid) if iid not in marked]
     ids = [iid for iid in marked if iid in known] + globbed
     return ItemClaims(tuple(ids), tuple(globbed), tuple(unknown))

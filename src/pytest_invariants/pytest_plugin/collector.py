@@ -10,8 +10,8 @@ from __future__ import annotations
 import platform
 import signal
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from pytest_invariants.pytest_plugin.claims import item_claims
 from pytest_invariants.pytest_plugin.observer import TestObserver
 from pytest_invariants.pytest_plugin.prove import prove_in_session
 from pytest_invariants.pytest_plugin.summary import RunSummary, print_run_summary
+from pytest_invariants.pytest_plugin.timings import Timings
 from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import DEFAULT_PATH, evidence_from_dict, write_results
 from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
@@ -69,6 +70,22 @@ def _phase_outcome(report: pytest.TestReport) -> Outcome:
     return Outcome.FAILED if report.when == "call" else Outcome.ERROR
 
 
+def _settled(ev: TestEvidence, outcome: Outcome, location: Location) -> TestEvidence:
+    """Return `ev` with the outcome and location the reports gave (cheaper than replace())."""
+    return TestEvidence(
+        nodeid=ev.nodeid,
+        outcome=outcome,
+        claims=ev.claims,
+        glob_claims=ev.glob_claims,
+        executed=ev.executed,
+        doubles=ev.doubles,
+        mock_calls=ev.mock_calls,
+        duration=ev.duration,
+        location=location,
+        observation_warnings=ev.observation_warnings,
+    )
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
@@ -87,7 +104,8 @@ class RunCollector:
         self._set = invariant_set
         self._observer = observer
         self._outcomes: dict[str, Outcome] = {}
-        self._evidence: dict[str, dict[str, Any]] = {}
+        # TestEvidence from the observer in this process, dicts from xdist workers.
+        self._evidence: dict[str, TestEvidence | dict[str, Any]] = {}
         self._locations: dict[str, Location] = {}
         self._order: list[str] = []
         self._deselected: dict[str, TestEvidence] = {}
@@ -101,6 +119,8 @@ class RunCollector:
         self.ratchet: Ratchet | None = None
         self.errors: list[str] = []
         self.written: list[Path] = []
+        self.timings: Timings | None = None
+        observer.sink = self.add_evidence
 
     # -- gathering ------------------------------------------------------------
 
@@ -112,6 +132,8 @@ class RunCollector:
             self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
 
     def pytest_unconfigure(self) -> None:
+        if self.timings is not None:
+            self.timings.write()
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
@@ -130,6 +152,10 @@ class RunCollector:
             claims=tuple(ids),
             glob_claims=tuple(by_glob),
         )
+
+    def add_evidence(self, evidence: TestEvidence) -> None:
+        """Take one test's evidence from the observer of this process."""
+        self._evidence[evidence.nodeid] = evidence
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
@@ -153,14 +179,12 @@ class RunCollector:
         for nodeid in self._order:
             # No evidence means the test never reached teardown (its xdist worker
             # crashed): keep its claims, so the invariants see a crashed claim.
-            ids, by_glob = self._claims.get(nodeid, [[], []])
-            fallback = {"nodeid": nodeid, "outcome": "passed", "claims": ids}
-            fallback["glob_claims"] = by_glob
-            data = self._evidence.get(nodeid, fallback)
-            ev = evidence_from_dict(data)
-            tests.append(
-                replace(ev, outcome=self._outcomes[nodeid], location=self._locations[nodeid])
-            )
+            data = self._evidence.get(nodeid)
+            if data is None:
+                ids, by_glob = self._claims.get(nodeid, [[], []])
+                data = TestEvidence(nodeid, Outcome.PASSED, tuple(ids), tuple(by_glob))
+            ev = data if isinstance(data, TestEvidence) else evidence_from_dict(data)
+            tests.append(_settled(ev, self._outcomes[nodeid], self._locations[nodeid]))
         tests.extend(ev for nodeid, ev in self._deselected.items() if nodeid not in self._outcomes)
         return tests
 
@@ -255,17 +279,26 @@ class RunCollector:
             return
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
+        started = time.process_time()
         self.results = self.build(complete=True)
         if self._config.getoption("invariants_prove"):
             self.results = prove_in_session(self._config, self.results)
         self.violations = self._policy_violations(self.results)
+        self._time("classify", started)
+        started = time.process_time()
         self._write(self.results)
+        self._time("write", started)
         if self.errors and session.exitstatus == 0:
             session.exitstatus = int(ExitCode.RESULTS_UNWRITABLE)
         if self.violations and session.exitstatus == 0:
             session.exitstatus = int(ExitCode.GATE_FAILED)
 
+    def _time(self, phase: str, started: float) -> None:
+        if self.timings is not None:
+            self.timings.add(phase, started)
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        started = time.process_time()
         summary = RunSummary(
             results=self.results,
             violations=self.violations,
@@ -277,6 +310,7 @@ class RunCollector:
             ratchet=self.ratchet,
         )
         print_run_summary(summary, terminalreporter)
+        self._time("report", started)
 
 
 class XdistReceiver:

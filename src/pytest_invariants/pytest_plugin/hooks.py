@@ -7,6 +7,7 @@ the plugin installed costs a normal run nothing measurable.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -80,7 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("invariants_prove"):
             raise pytest.UsageError("--invariants-prove needs --invariants (it proves its results)")
         return
+    started = time.process_time()  # the load phase includes importing the machinery
     # Lazy: a run without --invariants never imports the machinery.
     from pytest_invariants.pytest_plugin.run import start_run
 
-    start_run(config)
+    start_run(config, started)

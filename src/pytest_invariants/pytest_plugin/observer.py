@@ -1,22 +1,28 @@
 """Hooks that run where tests run: claims at collection, evidence around each test.
 
 Registered in the only process of a serial run and in every xdist worker (and,
-idle, in the xdist controller). The evidence of each test travels as a plain
-dict on its teardown report, which xdist serialises to the controller.
+idle, in the xdist controller). On a worker the evidence of each test travels as
+a plain dict on its teardown report, which xdist serialises to the controller;
+where the collector runs in the same process it gets the value itself (`sink`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator
 
 import pytest
 
 from pytest_invariants.load.loading import format_problems
-from pytest_invariants.model import InvariantSet, Problem
+from pytest_invariants.model import InvariantSet, Problem, TestEvidence
 from pytest_invariants.observe.gatherer import EvidenceGatherer
-from pytest_invariants.pytest_plugin.claims import CLAIMS, ItemClaims, claims_of
+from pytest_invariants.pytest_plugin.claims import CLAIMS, ClaimMatcher, ItemClaims, claims_of
+from pytest_invariants.pytest_plugin.timings import Timings
+from pytest_invariants.results import evidence_to_dict
 
 __all__ = ["TestObserver"]
+
+_NO_CLAIMS = ItemClaims((), (), ())
 
 
 class TestObserver:
@@ -30,6 +36,10 @@ class TestObserver:
         self._gatherer = EvidenceGatherer(invariant_set, config.rootpath)
 
         self.detectors: list[str] = []
+        # Set by a collector in this process: evidence then skips the report (and
+        # the dict round trip a serial run does not need).
+        self.sink: Callable[[TestEvidence], None] | None = None
+        self.timings: Timings | None = None
         self._deselected: dict[str, list[list[str]]] = {}
 
     @property
@@ -46,22 +56,34 @@ class TestObserver:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # tryfirst: claims must be known for every item before -k/-m deselect some.
+        started = time.process_time()
         unknown: list[Problem] = []
+        matcher = ClaimMatcher(self._set.invariants)
         for item in items:
-            claims = claims_of(item, self._set.invariants, self._config.rootpath)
+            claims = claims_of(item, matcher, self._config.rootpath)
             item.stash[CLAIMS] = claims
             unknown.extend(claims.unknown)
             for iid in claims.ids:
                 item.user_properties.append(("invariant", iid))
+        if self.timings is not None:
+            self.timings.add("claims", started)
         if unknown:
             raise pytest.UsageError(format_problems(unknown))
 
     def pytest_collection_finish(self) -> None:
+        started = time.process_time()
         self._gatherer.start_tracing()
+        if self.timings is not None:
+            self.timings.add("instrument", started)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        timings = self.timings
+        started = time.process_time() if timings is not None else 0.0
         self._gatherer.begin_test(item.nodeid)
+        if timings is not None:
+            timings.tests += 1
+            timings.add("per_test", started)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -75,11 +97,17 @@ class TestObserver:
             claims = item.stash[CLAIMS]
             report.invariants_claims = [list(claims.ids), list(claims.by_glob)]  # type: ignore[attr-defined]
         if call.when == "teardown":
-            claims = item.stash.get(CLAIMS, ItemClaims((), (), ()))
-            # An attribute on the report survives xdist's serialisation to the controller.
-            report.invariants_evidence = self._gatherer.end_test(  # type: ignore[attr-defined]
-                item.nodeid, claims.ids, claims.by_glob
-            )
+            timings = self.timings
+            started = time.process_time() if timings is not None else 0.0
+            claims = item.stash.get(CLAIMS, _NO_CLAIMS)
+            evidence = self._gatherer.end_test(item.nodeid, claims.ids, claims.by_glob)
+            if self.sink is not None:
+                self.sink(evidence)
+            else:
+                # An attribute on the report survives xdist's serialisation to the controller.
+                report.invariants_evidence = evidence_to_dict(evidence)  # type: ignore[attr-defined]
+            if timings is not None:
+                timings.add("per_test", started)
         return report
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:

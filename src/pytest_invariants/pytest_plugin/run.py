@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet
 from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
 from pytest_invariants.pytest_plugin.observer import TestObserver
+from pytest_invariants.pytest_plugin.timings import timings_from_env
 from pytest_invariants.results import ResultsError, read_results
 
 __all__ = ["DETECTOR_GROUP", "start_run"]
@@ -21,21 +23,30 @@ __all__ = ["DETECTOR_GROUP", "start_run"]
 DETECTOR_GROUP = "pytest_invariants.detectors"
 
 
-def start_run(config: pytest.Config) -> None:
-    """Load and check everything, then register the observer (and the collector)."""
+def start_run(config: pytest.Config, started: float | None = None) -> None:
+    """Load and check everything, then register the observer (and the collector).
+
+    `started` is the `time.process_time()` at which the run began, for the opt-in
+    timings (`pytest_plugin/timings.py`).
+    """
+    started = time.process_time() if started is None else started
+    timings = timings_from_env()
     invariant_set = _load(config)
     if config.getoption("invariants_gate") or config.getini("invariants_gate"):
         _check_policy(config)
     _register_detectors(config)
     observer = TestObserver(config, invariant_set)
+    observer.timings = timings
     config.pluginmanager.register(observer, "invariants-observer")
-    if hasattr(config, "workerinput"):
-        return  # an xdist worker only observes; its controller writes the results
-    collector = RunCollector(config, invariant_set, observer)
-    collector.baseline = _baseline(config)
-    config.pluginmanager.register(collector, "invariants-collector")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistReceiver(collector), "invariants-xdist")
+    if not hasattr(config, "workerinput"):  # an xdist worker only observes
+        collector = RunCollector(config, invariant_set, observer)
+        collector.timings = timings
+        collector.baseline = _baseline(config)
+        config.pluginmanager.register(collector, "invariants-collector")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistReceiver(collector), "invariants-xdist")
+    if timings is not None:
+        timings.add("load", started)
 
 
 def _register_detectors(config: pytest.Config) -> None:
