@@ -650,6 +650,7 @@ def _load(
     problems += gate_problems
     resolver = ScopeResolver(rootdir, search_path)
     scopes = {id(draft): _resolve_all(resolver, draft, problems) for draft in drafts}
+    resolver.save_cache()
     if problems:
         ordered = sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.col))
         return None, [_one_line(problem) for problem in ordered]

@@ -21,17 +21,16 @@ import difflib
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec, PathFinder
 from importlib.util import decode_source
 from pathlib import Path
 from typing import Final, TypeAlias
 
-from coverage.config import DEFAULT_EXCLUDE
-from coverage.parser import PythonParser
-
 from pytest_invariants.load.pytestini import pytest_settings
+from pytest_invariants.load.scopecache import CACHE_FILE, FactsCache, analysis_version
 from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
 
 __all__ = [
@@ -192,23 +191,80 @@ class _Read:
 
 @dataclass
 class _Source:
-    """A parsed Python file and what was learned from it, computed once."""
+    """What was learned from one Python file, computed once (and cached by content)."""
 
     path: Path
     module: str | None
-    text: str
-    tree: ast.Module
-    definitions: dict[str, _DefNode] = field(default_factory=dict)
+    # qualname -> (first line with decorators, last line) of the definition bound last
+    definitions: dict[str, tuple[int, int]] = field(default_factory=dict)
     statements: frozenset[int] = frozenset()  # statement lines inside function bodies
     reads: list[_Read] = field(default_factory=list)
     bound: frozenset[str] = frozenset()  # names bound at module level
     imports: dict[str, str] = field(default_factory=dict)  # local name -> imported dotted
+    _ordered: list[int] | None = None
+
+    def ordered(self) -> list[int]:
+        """Return the statements sorted, to slice an entry's span out of them."""
+        if self._ordered is None:
+            self._ordered = sorted(self.statements)
+        return self._ordered
 
 
-def _parse_source(path: Path, module: str | None, display: str) -> _Source | Problem:
-    """Read and parse `path`; a file that cannot be parsed is a problem."""
+def _facts(source: _Source) -> dict[str, object]:
+    """Return the JSON form of what `source` holds, for the cache."""
+    return {
+        "definitions": source.definitions,
+        "statements": sorted(source.statements),
+        "reads": [[read.line, read.name, *read.chain] for read in source.reads],
+        "bound": sorted(source.bound),
+        "imports": source.imports,
+    }
+
+
+def _from_facts(path: Path, module: str | None, facts: object) -> _Source | None:
+    """Rebuild a `_Source` from cached facts; None when they are not well formed."""
     try:
-        text = decode_source(path.read_bytes())
+        data = dict(facts)  # type: ignore[call-overload]
+        definitions = {str(k): (int(a), int(b)) for k, (a, b) in data["definitions"].items()}
+        reads = [_Read(int(r[0]), str(r[1]), tuple(map(str, r[2:]))) for r in data["reads"]]
+        return _Source(
+            path,
+            module,
+            definitions=definitions,
+            statements=frozenset(int(n) for n in data["statements"]),
+            reads=reads,
+            bound=frozenset(map(str, data["bound"])),
+            imports={str(k): str(v) for k, v in data["imports"].items()},
+        )
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return None
+
+
+# Any change to the code that computes the facts is a new analysis: old entries miss.
+_ANALYSIS: list[str] = []
+
+
+def _analysis() -> str:
+    if not _ANALYSIS:
+        from pytest_invariants.load import scopecache
+
+        _ANALYSIS.append(analysis_version([__file__, scopecache.__file__]))
+    return _ANALYSIS[0]
+
+
+def _parse_source(
+    path: Path, module: str | None, display: str, cache: FactsCache | None = None
+) -> _Source | Problem:
+    """Read and parse `path`; a file that cannot be parsed is a problem."""
+    key = None
+    try:
+        data = path.read_bytes()
+        if cache is not None:
+            key = cache.key(data, module, path.name == "__init__.py")
+            cached = _from_facts(path, module, cache.get(key) or {})
+            if cached is not None:
+                return cached
+        text = decode_source(data)
         tree = ast.parse(text, filename=str(path))
     except (
         OSError,
@@ -223,12 +279,17 @@ def _parse_source(path: Path, module: str | None, display: str) -> _Source | Pro
             f"cannot parse {display}: {exc}",
             "fix the Python file, or point the entry at another one",
         )
-    source = _Source(path, module, text, tree)
-    source.definitions = _definitions(tree)
+    source = _Source(path, module)
+    source.definitions = {
+        name: (first_line(node), node.end_lineno or node.lineno)
+        for name, node in _definitions(tree).items()
+    }
     source.statements = _function_statements(text, str(path), tree)
     source.reads = _ReadCollector().collect(tree)
     source.bound = _module_bindings(tree)
     source.imports = _module_imports(tree, module, path.name == "__init__.py")
+    if cache is not None and key is not None:
+        cache.put(key, _facts(source))
     return source
 
 
@@ -292,7 +353,7 @@ def _definitions(tree: ast.Module) -> dict[str, _DefNode]:
     return found
 
 
-def _canonical(qualname: str, definitions: dict[str, _DefNode]) -> str | None:
+def _canonical(qualname: str, definitions: Mapping[str, object]) -> str | None:
     """Return Python's qualname for `qualname`, accepting `outer.inner` for nested defs."""
     if qualname in definitions:
         return qualname
@@ -319,6 +380,10 @@ def first_line(node: _DefNode) -> int:
 
 def _coverage_statements(text: str, filename: str) -> set[int] | None:
     """Return coverage.py's statement lines, with its default exclusions applied."""
+    # Imported here: a run whose scope facts all come from the cache never needs coverage.
+    from coverage.config import DEFAULT_EXCLUDE
+    from coverage.parser import PythonParser
+
     try:
         exclude = "|".join(f"(?:{regex})" for regex in DEFAULT_EXCLUDE)
         parser = PythonParser(text=text, filename=filename, exclude=exclude)
@@ -358,11 +423,12 @@ def _function_statements(text: str, filename: str, tree: ast.Module) -> frozense
     statements = _coverage_statements(text, filename)
     if statements is None:
         statements = _ast_statements(tree)
+    ordered = sorted(statements)
     inside: set[int] = set()
     for node in ast.walk(tree):
         span = _body_span(node)
-        if span is not None:
-            inside.update(line for line in statements if span[0] <= line <= span[1])
+        if span is not None:  # a slice of the sorted lines, not a scan per function
+            inside.update(ordered[bisect_left(ordered, span[0]) : bisect_right(ordered, span[1])])
     return frozenset(inside)
 
 
@@ -654,11 +720,19 @@ def _dotted_reads(
 class ScopeResolver:
     """Resolve `code:` entries against one rootdir and search path, parsing each file once."""
 
-    def __init__(self, rootdir: Path, search_path: SearchPath) -> None:
+    def __init__(self, rootdir: Path, search_path: SearchPath, *, cache: bool = True) -> None:
         self.rootdir = rootdir.resolve()
         self.search_path = [self._absolute(entry) for entry in search_path]
         self._sources: dict[Path, _Source | Problem] = {}
         self._modules: dict[str, bool] = {}
+        self._displays: dict[Path, str] = {}
+        self._resolves: dict[Path, Path] = {}
+        self._module_files: dict[str, Path | None] = {}
+        self._cache = FactsCache(self.rootdir / CACHE_FILE if cache else None, _analysis())
+
+    def save_cache(self) -> None:
+        """Keep what was parsed for the next run (`.invariants/scope-cache.json`)."""
+        self._cache.save()
 
     def _absolute(self, entry: str | Path) -> Path:
         # '' in sys.path means the working directory; other relative entries
@@ -684,20 +758,37 @@ class ScopeResolver:
 
     def display(self, path: Path) -> str:
         """Return `path` relative to the rootdir with POSIX separators, else absolute."""
-        resolved = path.resolve()
-        try:
-            return resolved.relative_to(self.rootdir).as_posix()
-        except ValueError:
-            return str(resolved)
+        found = self._displays.get(path)
+        if found is None:
+            resolved = self._resolved(path)
+            try:
+                found = resolved.relative_to(self.rootdir).as_posix()
+            except ValueError:
+                found = str(resolved)
+            self._displays[path] = found
+        return found
+
+    def _resolved(self, path: Path) -> Path:
+        # One resolve (an lstat per path component) per file, not per entry.
+        found = self._resolves.get(path)
+        if found is None:
+            found = self._resolves[path] = path.resolve()
+        return found
+
+    def _find_module(self, module: str) -> Path | None:
+        # Entries name the same modules again and again; the files do not move during a load.
+        if module not in self._module_files:
+            self._module_files[module] = find_module_source(module, self.search_path)
+        return self._module_files[module]
 
     def _source(self, path: Path, module: str | None) -> _Source | Problem:
-        key = path.resolve()
+        key = self._resolved(path)
         if key not in self._sources:
-            self._sources[key] = _parse_source(key, module, self.display(key))
+            self._sources[key] = _parse_source(key, module, self.display(key), self._cache)
         return self._sources[key]
 
     def _module(self, raw: str, module: str, location: Location) -> ScopeEntry | Problem:
-        path = find_module_source(module, self.search_path)
+        path = self._find_module(module)
         if path is None:
             return self._missing_module(raw, module, location)
         source = self._source(path, module)
@@ -708,7 +799,7 @@ class ScopeResolver:
     def _qualname(
         self, raw: str, module: str, qualname: str, location: Location
     ) -> ScopeEntry | Problem:
-        path = find_module_source(module, self.search_path)
+        path = self._find_module(module)
         if path is None:
             return self._missing_module(raw, module, location)
         source = self._source(path, module)
@@ -717,8 +808,7 @@ class ScopeResolver:
         canonical = _canonical(qualname, source.definitions)
         if canonical is None:
             return self._missing_qualname(raw, module, qualname, source, location)
-        node = source.definitions[canonical]
-        lines = (first_line(node), node.end_lineno or node.lineno)
+        lines = source.definitions[canonical]
         dotted = f"{module}.{canonical}"
         return self._entry(raw, ScopeKind.QUALNAME, source, dotted, lines, location)
 
@@ -744,7 +834,10 @@ class ScopeResolver:
     ) -> ScopeEntry:
         within = source.statements
         if lines is not None:
-            within = frozenset(n for n in within if lines[0] <= n <= lines[1])
+            ordered = source.ordered()
+            within = frozenset(
+                ordered[bisect_left(ordered, lines[0]) : bisect_right(ordered, lines[1])]
+            )
         file = self.display(source.path)
         reads, modules = self._reads(source, source.module or file, lines)
         return ScopeEntry(

@@ -14,11 +14,14 @@ from pytest_invariants.observe.sysmon import SysMonRecorder, free_tool_id
 __all__ = ["make_recorder"]
 
 
-def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> LineRecorder:
+def make_recorder(
+    files: Iterable[str | Path], prefer: str | None = None, cache_dir: Path | None = None
+) -> LineRecorder:
     """Return the recorder for `files` best suited to this Python.
 
     `prefer` forces a mechanism (tests, benchmarks); asking for
     ``sys.monitoring`` before 3.12 is an error rather than a silent change.
+    `cache_dir` lets probes keep their compiled code for the next run.
     """
     paths = [os.path.abspath(os.fspath(f)) for f in files]
     choice = prefer or (SYSMON if sys.version_info >= (3, 12) else PROBES)
@@ -29,13 +32,13 @@ def make_recorder(files: Iterable[str | Path], prefer: str | None = None) -> Lin
             return SysMonRecorder(paths)
         # Every candidate tool id is taken (debuggers, profilers, other
         # plugins): probes still work, so degrade instead of measuring nothing.
-        fallback = _probe_recorder(paths)
+        fallback = _probe_recorder(paths, cache_dir)
         fallback.note("no free sys.monitoring tool id (3, 4, 5, 2): recorded with probes")
         return fallback
     if choice == PROBES:
-        return _probe_recorder(paths)
+        return _probe_recorder(paths, cache_dir)
     raise ValueError(f"unknown line recorder {choice!r}: use {SYSMON!r} or {PROBES!r}")
 
 
-def _probe_recorder(paths: Sequence[str]) -> ProbeRecorder:
-    return ProbeRecorder(paths)
+def _probe_recorder(paths: Sequence[str], cache_dir: Path | None) -> ProbeRecorder:
+    return ProbeRecorder(paths, cache_dir)

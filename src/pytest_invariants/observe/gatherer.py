@@ -120,7 +120,8 @@ class EvidenceGatherer:
     def start_tracing(self) -> None:
         """Instrument the scope code; called after collection imported it."""
         if self._files and self._recorder is None:
-            self._recorder = make_recorder(list(self._files))
+            cache = self._rootdir / ".invariants" / "probes"
+            self._recorder = make_recorder(list(self._files), cache_dir=cache)
             self._recorder.start()
 
     def uninstall(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from _pytest.assertion.rewrite import rewrite_asserts
 
+from pytest_invariants.observe.codecache import CodeCache
 from pytest_invariants.observe.recorder import PROBES, ScopeRecorder, code_tree
 
 __all__ = ["PROBE_NAME", "ProbeRecorder", "add_probes"]
@@ -51,8 +52,9 @@ class ProbeRecorder(ScopeRecorder):
 
     name = PROBES
 
-    def __init__(self, files: Iterable[str]) -> None:
+    def __init__(self, files: Iterable[str], cache_dir: Path | None = None) -> None:
         super().__init__(files)
+        self._code_cache = CodeCache(cache_dir, [__file__]) if cache_dir is not None else None
         self._hits: set[int] = set()
         self._add = self._hits.add
         self._index: dict[str, int] = {}
@@ -131,8 +133,14 @@ class ProbeRecorder(ScopeRecorder):
             index = self._index.setdefault(file, len(self._files))
             if index == len(self._files):
                 self._files.append(file)
-            source = Path(file).read_text(encoding="utf-8")
-            table = _compile_table(source, filename, index, rewritten)
+            data = Path(file).read_bytes()
+            cache = self._code_cache
+            pair = cache.get(data, filename, index, rewritten) if cache is not None else None
+            if pair is None:
+                pair = _compile_pair(data.decode("utf-8"), filename, index, rewritten)
+                if cache is not None:
+                    cache.put(data, filename, index, rewritten, pair)
+            table = _pair_table(*pair)
             # Functions made from probed code later (closures, re-imports) are ours already.
             self._probed.update(id(new) for pairs in table.values() for _, new in pairs)
         except (OSError, SyntaxError, ValueError) as exc:
@@ -185,9 +193,25 @@ def _parse(source: str, filename: str, rewritten: bool, key_base: int | None) ->
 
 def _compile_table(source: str, filename: str, index: int, rewritten: bool = False) -> _CodeTable:
     """Compile `source` with and without probes; pair up their function code objects."""
-    plain = compile(_parse(source, filename, rewritten, None), filename, "exec", dont_inherit=True)
-    tree = _parse(source, filename, rewritten, index << _LINE_BITS)
+    return _pair_table(*_compile_pair(source, filename, index, rewritten))
+
+
+def _compile_pair(
+    source: str, filename: str, index: int, rewritten: bool = False
+) -> tuple[types.CodeType, types.CodeType]:
+    """Compile `source` as the running module was compiled, and again with probes."""
+    tree = _parse(source, filename, rewritten, None)
+    plain = compile(tree, filename, "exec", dont_inherit=True)
+    if rewritten:  # probes must go in before the assert rewriter: parse again
+        tree = _parse(source, filename, rewritten, index << _LINE_BITS)
+    else:  # compile() leaves the tree as it was: probe the same one
+        tree = add_probes(tree, index << _LINE_BITS)
     probed = compile(tree, filename, "exec", dont_inherit=True)
+    return plain, probed
+
+
+def _pair_table(plain: types.CodeType, probed: types.CodeType) -> _CodeTable:
+    """Pair up the function code objects of the plain and the probed module code."""
     originals = _functions_in(plain)
     replacements = _functions_in(probed)
     if [_key(c) for c in originals] != [_key(c) for c in replacements]:
@@ -210,8 +234,10 @@ def _key(code: types.CodeType) -> _CodeKey:
 
 def add_probes(tree: ast.Module, key_base: int) -> ast.Module:
     """Insert probes into every function body of `tree`, in place; return it."""
+    # Every node made here gets its position when made: no fix_missing_locations
+    # walk over the whole tree (it was most of the instrumentation time).
     _ProbeInserter(key_base).visit(tree)
-    return ast.fix_missing_locations(tree)
+    return tree
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)

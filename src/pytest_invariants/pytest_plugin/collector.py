@@ -37,7 +37,6 @@ from pytest_invariants.model import (
 )
 from pytest_invariants.pytest_plugin.claims import item_claims
 from pytest_invariants.pytest_plugin.observer import TestObserver
-from pytest_invariants.pytest_plugin.prove import prove_in_session
 from pytest_invariants.pytest_plugin.summary import RunSummary, print_run_summary
 from pytest_invariants.pytest_plugin.timings import Timings
 from pytest_invariants.reports.files import write_reports
@@ -282,6 +281,9 @@ class RunCollector:
         started = time.process_time()
         self.results = self.build(complete=True)
         if self._config.getoption("invariants_prove"):
+            # Imported only when asked for: the mutation engine is a large import.
+            from pytest_invariants.pytest_plugin.prove import prove_in_session
+
             self.results = prove_in_session(self._config, self.results)
         self.violations = self._policy_violations(self.results)
         self._time("classify", started)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from pytest_invariants.gate import Violation
 from pytest_invariants.model import RunResults
-from pytest_invariants.reports import html, markdown, sarif
 from pytest_invariants.reports.view import RunView
 from pytest_invariants.results import write_atomically
 
@@ -22,11 +21,18 @@ def render_format(fmt: str, results: RunResults, violations: Sequence[Violation]
 
 
 def _render_view(fmt: str, view: RunView) -> str:
+    # Each renderer is imported when asked for: a run that writes no HTML never loads jinja2.
     if fmt == "html":
+        from pytest_invariants.reports import html
+
         return html.render_view(view)
     if fmt == "md":
+        from pytest_invariants.reports import markdown
+
         return markdown.render_view(view)
     if fmt == "sarif":
+        from pytest_invariants.reports import sarif
+
         return json.dumps(sarif.render_view(view), indent=1) + "\n"
     raise ValueError(f"unknown report format {fmt!r}")
 
@@ -37,14 +43,17 @@ def write_reports(
     paths: Mapping[str, Path | None],
 ) -> list[Path]:
     """Write every requested report atomically; return the paths written."""
-    written = []
+    written: list[Path] = []
+    wanted = {fmt: path for fmt, path in paths.items() if path is not None}
+    if not wanted:
+        return written  # most runs write no report: build no view
     view = RunView.of(results, violations)  # built once, read by every report
-    for fmt, path in paths.items():
-        if path is None:
-            continue
+    for fmt, path in wanted.items():
         text = _render_view(fmt, view)
         write_atomically(path, text)
         written.append(path)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
+            from pytest_invariants.reports import markdown
+
             markdown.append_step_summary(text)
     return written
