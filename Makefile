@@ -9,7 +9,7 @@ EXAMPLE := examples/shop
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,detectors,review]'
+	$(BIN)/python -m pip install -q -e '.[test,detectors]'
 	touch $@
 
 venv: $(BIN)/.installed

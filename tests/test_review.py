@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from pytest_invariants.load.loading import load_invariants
 from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind, Severity
-from pytest_invariants.review.edit import INSTALL_HINT, ReviewError, set_reviewed
+from pytest_invariants.review.edit import ReviewError, set_reviewed
 from pytest_invariants.review.fingerprint import (
     PREFIX,
     canonical,
@@ -280,13 +279,35 @@ def test_review_refuses_invalid_files(project: Project, capsys: pytest.CaptureFi
     assert "invariants.yaml:22:" in err and "fix these before reviewing" in err
 
 
-def test_review_without_ruamel(
-    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "ruamel.yaml", None)
-    code, _, err = run(capsys, project.root, "review", "PAY-001")
-    assert code == 2
-    assert INSTALL_HINT in err and "pip install 'pytest-invariants[review]'" in err
+def _pyproject() -> dict[str, Any]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    with open(Path(__file__).parents[1] / "pyproject.toml", "rb") as handle:
+        data: dict[str, Any] = tomllib.load(handle)["project"]
+    return data
+
+
+def test_review_needs_no_extra() -> None:
+    # A plain `pip install pytest-invariants` must give a working `invariants review`:
+    # ruamel.yaml is an ordinary dependency, and the old `[review]` extra still installs.
+    project = _pyproject()
+    names = [req.split(">")[0].split("=")[0].strip() for req in project["dependencies"]]
+    assert "ruamel.yaml" in names
+    assert project["optional-dependencies"]["review"] == []
+
+
+def test_review_edit_imports_ruamel_at_the_top() -> None:
+    # No lazy import left that could turn a missing library into a late, odd error.
+    edit = Path(__file__).parents[1] / "src/pytest_invariants/review/edit.py"
+    tree = ast.parse(edit.read_text(encoding="utf-8"))
+    top = [n.module for n in tree.body if isinstance(n, ast.ImportFrom)]
+    nested = [
+        n.module
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef)
+        for n in ast.walk(fn)
+        if isinstance(n, ast.ImportFrom)
+    ]
+    assert "ruamel.yaml" in top and "ruamel.yaml" not in nested
 
 
 # -- the text edit itself -------------------------------------------------------------------

@@ -16,14 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from ruamel.yaml import YAML
+
 from pytest_invariants.results import write_atomically
 
-__all__ = ["INSTALL_HINT", "ReviewError", "set_reviewed", "write_reviewed"]
+__all__ = ["ReviewError", "set_reviewed", "write_reviewed"]
 
-INSTALL_HINT: Final = (
-    "`invariants review` needs ruamel.yaml to edit the file without losing comments -- "
-    "install it with `pip install 'pytest-invariants[review]'`"
-)
 KEY: Final = "reviewed"
 
 
@@ -32,10 +30,6 @@ class ReviewError(Exception):
 
 
 def _yaml() -> Any:
-    try:
-        from ruamel.yaml import YAML  # optional: only `invariants review` edits files
-    except ImportError:
-        raise ReviewError(INSTALL_HINT) from None
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     return yaml
