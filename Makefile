@@ -18,8 +18,8 @@ venv: $(BIN)/.installed
 # The example keeps one failing test and gated findings on purpose (its README
 # explains them), so exit 1 (tests failed) and 7 (gate failed) are expected here.
 demo: $(BIN)/.installed
-	cd $(EXAMPLE) && ../../$(BIN)/python -m pytest --invariants --invariants-html report.html \
-		--invariants-md report.md -p no:cacheprovider; status=$$?; \
+	cd $(EXAMPLE) && ../../$(BIN)/python -m pytest --invariants --invariants-html=report.html \
+		--invariants-md=report.md -p no:cacheprovider; status=$$?; \
 		if [ $$status -ne 0 ] && [ $$status -ne 1 ] && [ $$status -ne 7 ]; then exit $$status; fi
 	@echo "HTML report: $(CURDIR)/$(EXAMPLE)/report.html"
 

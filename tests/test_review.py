@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_invariants.cli.main import main as cli_main
 from pytest_invariants.load.loading import load_invariants
 from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind, Severity
@@ -185,6 +186,22 @@ def test_review_edits_only_the_reviewed_lines(
     assert f'"tests/test_charge.py::test_retry_*"]\n    reviewed: "{fps["PAY-001"]}"\n\n' in after
     assert fps["DB-001"] is None
     assert suspect_ids(load(project.root), disk_reader(project.root)) == set()
+
+
+def test_check_fail_on_suspect_does_not_end_with_valid(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, project.root, "review", "PAY-002")[0] == 0
+    project.edit("src/shop/billing.py", "order.paid = False", "order.paid = None")
+    root = str(project.root)
+    assert cli_main(["check", "--rootdir", root]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("are valid")
+    assert cli_main(["check", "--rootdir", root, "--fail-on-suspect"]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(
+        "invariants check failed: 1 invariant(s) need `invariants review` (--fail-on-suspect)"
+    )
+    assert not last.endswith("are valid")
 
 
 def test_re_review_rewrites_the_value_in_place(

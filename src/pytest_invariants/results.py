@@ -66,6 +66,7 @@ __all__ = [
 SCHEMA = "pytest-invariants/results/2"
 READABLE = (SCHEMA, "pytest-invariants/results/1")
 DEFAULT_PATH = Path(".invariants") / "results.json"
+GITIGNORE = "# Created by pytest-invariants automatically.\n*\n"
 
 
 class ResultsError(Exception):
@@ -289,7 +290,7 @@ def write_atomically(path: Path, text: str) -> None:
 
     Raises OSError with the path in its message when the folder cannot be written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes a private file (0600); give it the mode the file had, or the
@@ -303,6 +304,20 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _make_folder(folder: Path) -> None:
+    """Create `folder`; our own state folder gets a `.gitignore` so git never offers it.
+
+    Whatever writes into `.invariants/` first (a run's results, the proof cache,
+    `invariants combine -o .invariants/...`) creates it here, as pytest does for
+    `.pytest_cache`: only when creating it, so a team that removes the file keeps its choice.
+    """
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.name == DEFAULT_PATH.parent.name:
+        (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
 
 
 def _mode_for(path: Path) -> int:

@@ -86,10 +86,20 @@ def check_main(args: argparse.Namespace) -> int:
     for line in drift:
         print(printable(line), file=sys.stderr)
     count = len(invariant_set.invariants)
-    print(f"invariants: {count} invariant(s) in {len(paths)} file(s) are valid")
+    failed = []
+    if suspects and args.fail_on_suspect:
+        failed.append(f"{len(suspects)} invariant(s) need `invariants review` (--fail-on-suspect)")
     if drift and args.strict_owners:
+        failed.append(f"{len(drift)} ownership warning(s) above (--strict-owners)")
+    if failed:
+        # The last line is what CI logs show: it must say why the status is 1.
+        print(
+            f"invariants check failed: {'; '.join(failed)}; the files themselves are valid "
+            f"({count} invariant(s))"
+        )
         return ExitCode.PROBLEMS
-    return ExitCode.PROBLEMS if suspects and args.fail_on_suspect else ExitCode.OK
+    print(f"invariants: {count} invariant(s) in {len(paths)} file(s) are valid")
+    return ExitCode.OK
 
 
 def _suspects(invariant_set: InvariantSet, rootdir: Path) -> set[str]:
@@ -155,7 +165,7 @@ def report_main(args: argparse.Namespace) -> int:
 
     results = _read(args.results)
     if not (args.html or args.md or args.sarif):
-        raise CliError("report: name at least one of --html PATH, --md PATH, --sarif PATH")
+        raise CliError("name at least one of --html PATH, --md PATH, --sarif PATH")
     policy = merge_policies(results.invariant_set.gate, None)
     violations = None if policy.is_empty() else evaluate(results.invariants, policy)
     paths = {
@@ -188,9 +198,34 @@ def _merge_tests(shards: Sequence[RunResults]) -> list[TestEvidence]:
     return list(merged.values())
 
 
+def _same_run(a: RunResults, b: RunResults) -> bool:
+    """Return True when two results files come from one run (a copy, or one file named twice)."""
+    return a.info == b.info and [t.nodeid for t in a.tests] == [t.nodeid for t in b.tests]
+
+
+def _refuse_repeats(paths: Sequence[str], shards: Sequence[RunResults]) -> None:
+    # A shard given twice would count its tests once but look like more coverage of
+    # the suite than was run; it is almost always a wrong glob in a CI script.
+    seen: dict[Path, str] = {}
+    for index, path in enumerate(paths):
+        real = Path(path).resolve()
+        if real in seen:
+            raise CliError(f"{path} is given twice (also as {seen[real]}) -- name each shard once")
+        seen[real] = path
+        earlier = next(
+            (paths[j] for j in range(index) if _same_run(shards[j], shards[index])), None
+        )
+        if earlier is not None:
+            raise CliError(
+                f"{path} holds the same run as {earlier} (same start, arguments and tests) -- "
+                "name each shard once"
+            )
+
+
 def combine_main(args: argparse.Namespace) -> int:
     """Merge shard results into one, recomputing every status from the merged evidence."""
     shards = [_read(path) for path in args.shards]
+    _refuse_repeats(args.shards, shards)
     first = shards[0]
     for path, shard in zip(args.shards[1:], shards[1:], strict=True):
         if shard.invariant_set.fingerprint != first.invariant_set.fingerprint:

@@ -735,9 +735,9 @@ def _fingerprint(files: Sequence[_File]) -> str:
     return digest.hexdigest()
 
 
-def format_problems(problems: Sequence[Problem]) -> str:
-    """Render one line per problem, then a line that counts them."""
+def format_problems(problems: Sequence[Problem], where: str = "the invariants files") -> str:
+    """Render one line per problem, then a line that counts them and says where they are."""
     count = len(problems)
     noun = "problem" if count == 1 else "problems"
     lines = [printable(p.render()) for p in problems]  # user text: no raw control character
-    return "\n".join([*lines, f"{count} {noun} in the invariants files"])
+    return "\n".join([*lines, f"{count} {noun} in {where}"])

@@ -223,6 +223,9 @@ class Runner:
                 setattr(config.option, name, None)
         if hasattr(config.option, "invariants_prove"):
             config.option.invariants_prove = False
+        if hasattr(config.option, "no_invariants"):
+            # An ini `invariants_*` key or an addopts gate must not turn the plugin on here.
+            config.option.no_invariants = True
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]

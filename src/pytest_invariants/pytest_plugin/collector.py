@@ -37,6 +37,7 @@ from pytest_invariants.model import (
 )
 from pytest_invariants.pytest_plugin.claims import item_claims
 from pytest_invariants.pytest_plugin.observer import TestObserver
+from pytest_invariants.pytest_plugin.options import out_path, prove_on, setting
 from pytest_invariants.pytest_plugin.summary import RunSummary, print_run_summary
 from pytest_invariants.pytest_plugin.timings import Timings
 from pytest_invariants.reports.files import write_reports
@@ -111,6 +112,7 @@ class RunCollector:
         self._claims: dict[str, list[list[str]]] = {}  # sent ahead of the evidence
         self._previous_sigterm: Any = None
         self.worker_recorder = ""  # the line recorder the xdist workers used
+        self.worker_unmatched: set[tuple[str, str]] | None = None  # globs no worker matched
         self._started = _now()
         self.results: RunResults | None = None
         self.violations: list[Violation] | None = None
@@ -120,6 +122,7 @@ class RunCollector:
         self.written: list[Path] = []
         self.timings: Timings | None = None
         observer.sink = self.add_evidence
+        self.exitstatus = 0  # the run's status once ours is applied, for the summary
 
     # -- gathering ------------------------------------------------------------
 
@@ -193,9 +196,7 @@ class RunCollector:
         return suspect_ids(self._set, disk_reader(self._config.rootpath))
 
     def _policy_violations(self, results: RunResults) -> list[Violation] | None:
-        override_text = self._config.getoption("invariants_gate") or self._config.getini(
-            "invariants_gate"
-        )
+        override_text = setting(self._config, "invariants_gate")
         override = parse_policy(str(override_text)) if override_text else None
         policy = merge_policies(self._set.gate, override)
         if policy.is_empty():
@@ -216,6 +217,16 @@ class RunCollector:
                 first.setdefault(warning, ev.nodeid)
         return tuple(f"{nodeid}: {warning}" for warning, nodeid in first.items())
 
+    def _glob_warnings(self) -> tuple[str, ...]:
+        """Say which `tests:` globs matched no collected test: a typo claims nothing, silently."""
+        unmatched = self._observer.unmatched_globs
+        pairs = self.worker_unmatched if unmatched is None else set(unmatched)
+        return tuple(
+            f"{iid}: its `tests:` glob {glob!r} matched no collected test in this run -- compare "
+            "it with the node ids of `pytest --collect-only -q`"
+            for iid, glob in sorted(pairs or ())
+        )
+
     def _info(self, complete: bool, partial: bool, warnings: tuple[str, ...] = ()) -> RunInfo:
         return RunInfo(
             rootdir=str(self._config.rootpath),
@@ -234,20 +245,15 @@ class RunCollector:
         tests = self._tests()
         verdicts = classify(self._set, tests, suspect=self._suspects())
         partial = any(r.partial for r in verdicts)
-        info = self._info(complete, partial, self._observation_warnings(tests))
+        warnings = self._glob_warnings() + self._observation_warnings(tests)
+        info = self._info(complete, partial, warnings)
         return RunResults(self._set, verdicts, tuple(tests), info)
 
     # -- output -----------------------------------------------------------------
 
-    def _out_path(self, option: str) -> Path | None:
-        value = self._config.getoption(option)
-        if not value:
-            return None
-        return Path(self._config.invocation_params.dir, value)
-
     def _write(self, results: RunResults) -> None:
         targets = [self._config.rootpath / DEFAULT_PATH]
-        extra = self._out_path("invariants_json")
+        extra = out_path(self._config, "invariants_json")
         if extra is not None:
             targets.append(extra)
         for target in targets:
@@ -262,7 +268,9 @@ class RunCollector:
         self._write_reports(results)
 
     def _write_reports(self, results: RunResults) -> None:
-        paths = {fmt: self._out_path(f"invariants_{fmt}") for fmt in ("html", "md", "sarif")}
+        paths = {
+            fmt: out_path(self._config, f"invariants_{fmt}") for fmt in ("html", "md", "sarif")
+        }
         try:
             self.written.extend(write_reports(results, self.violations, paths))
         except OSError as exc:
@@ -280,7 +288,7 @@ class RunCollector:
             return
         started = time.process_time()
         self.results = self.build(complete=True)
-        if self._config.getoption("invariants_prove"):
+        if prove_on(self._config):
             # Imported only when asked for: the mutation engine is a large import.
             from pytest_invariants.pytest_plugin.prove import prove_in_session
 
@@ -294,6 +302,7 @@ class RunCollector:
             session.exitstatus = int(ExitCode.RESULTS_UNWRITABLE)
         if self.violations and session.exitstatus == 0:
             session.exitstatus = int(ExitCode.GATE_FAILED)
+        self.exitstatus = int(session.exitstatus)
 
     def _time(self, phase: str, started: float) -> None:
         if self.timings is not None:
@@ -308,8 +317,9 @@ class RunCollector:
             written=tuple(self.written),
             recorder=self._observer.recorder_name or self.worker_recorder,
             detectors=tuple(self._observer.detectors),
-            proved=bool(self._config.getoption("invariants_prove")),
+            proved=prove_on(self._config),
             ratchet=self.ratchet,
+            exitstatus=self.exitstatus,
         )
         print_run_summary(summary, terminalreporter)
         self._time("report", started)
@@ -328,3 +338,7 @@ class XdistReceiver:
         self._collector.worker_recorder = output.get("invariants_recorder", "") or (
             self._collector.worker_recorder
         )
+        # Unmatched in the whole run means unmatched by every worker's collection.
+        found = {(iid, glob) for iid, glob in output.get("invariants_unmatched", ())}
+        known = self._collector.worker_unmatched
+        self._collector.worker_unmatched = found if known is None else known & found

@@ -8,8 +8,9 @@ where the collector runs in the same process it gets the value itself (`sink`).
 
 from __future__ import annotations
 
+import fnmatch
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 
 import pytest
 
@@ -40,6 +41,8 @@ class TestObserver:
         # the dict round trip a serial run does not need).
         self.sink: Callable[[TestEvidence], None] | None = None
         self.timings: Timings | None = None
+        # (id, glob) of the `tests:` globs no collected test matched; None before collection.
+        self.unmatched_globs: list[tuple[str, str]] | None = None
         self._deselected: dict[str, list[list[str]]] = {}
 
     @property
@@ -65,10 +68,25 @@ class TestObserver:
             unknown.extend(claims.unknown)
             for iid in claims.ids:
                 item.user_properties.append(("invariant", iid))
+        self.unmatched_globs = self._unmatched(matcher, [item.nodeid for item in items])
         if self.timings is not None:
             self.timings.add("claims", started)
         if unknown:
-            raise pytest.UsageError(format_problems(unknown))
+            # The mistake is in the tests' markers, not in the invariants files.
+            raise pytest.UsageError(format_problems(unknown, "the tests' invariant markers"))
+
+    def _unmatched(self, matcher: ClaimMatcher, nodeids: Sequence[str]) -> list[tuple[str, str]]:
+        # Only the few items some glob matches are tried glob by glob.
+        hits: dict[str, list[str]] = {}
+        for nodeid in nodeids:
+            for iid in matcher.glob_ids(nodeid):
+                hits.setdefault(iid, []).append(nodeid)
+        return [
+            (inv.id, glob)
+            for inv in self._set.invariants
+            for glob in inv.tests
+            if not any(fnmatch.fnmatchcase(nodeid, glob) for nodeid in hits.get(inv.id, ()))
+        ]
 
     def pytest_collection_finish(self) -> None:
         started = time.process_time()
@@ -122,6 +140,7 @@ class TestObserver:
         if output is not None:  # an xdist worker: hand what the controller cannot see over
             output["invariants_deselected"] = self._deselected
             output["invariants_recorder"] = self.recorder_name
+            output["invariants_unmatched"] = [list(pair) for pair in self.unmatched_globs or ()]
 
     def pytest_unconfigure(self) -> None:
         self._config.hook.pytest_invariants_uninstall_detector(config=self._config)

@@ -15,6 +15,7 @@ from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet
 from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
 from pytest_invariants.pytest_plugin.observer import TestObserver
+from pytest_invariants.pytest_plugin.options import setting
 from pytest_invariants.pytest_plugin.timings import timings_from_env
 from pytest_invariants.results import ResultsError, read_results
 
@@ -32,7 +33,7 @@ def start_run(config: pytest.Config, started: float | None = None) -> None:
     started = time.process_time() if started is None else started
     timings = timings_from_env()
     invariant_set = _load(config)
-    if config.getoption("invariants_gate") or config.getini("invariants_gate"):
+    if setting(config, "invariants_gate"):
         _check_policy(config)
     _register_detectors(config)
     observer = TestObserver(config, invariant_set)
@@ -88,12 +89,12 @@ def _load(config: pytest.Config) -> InvariantSet:
 
 
 def _check_policy(config: pytest.Config) -> None:
-    for text in (config.getoption("invariants_gate"), config.getini("invariants_gate")):
-        if text:
-            try:
-                parse_policy(str(text))
-            except PolicyError as exc:
-                raise pytest.UsageError(str(exc)) from None
+    # Only the policy that applies is checked: the command line's replaces the ini's.
+    text = setting(config, "invariants_gate")
+    try:
+        parse_policy(str(text))
+    except PolicyError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _baseline(config: pytest.Config) -> Baseline | None:

@@ -21,7 +21,7 @@ from pytest_invariants.reports.proof import survivor_lines
 from pytest_invariants.reports.terminal import make_console, render
 from pytest_invariants.text import printable
 
-__all__ = ["RunSummary", "print_run_summary"]
+__all__ = ["RunSummary", "gate_line", "print_run_summary"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,26 @@ class RunSummary:
     detectors: tuple[str, ...]
     proved: bool
     ratchet: Ratchet | None = None  # the baseline's verdict, with --invariants-baseline
+    exitstatus: int = 0  # the run's final status, after ours was applied
+
+
+# Why pytest's own status stays when the gate failed too (ours never replaces a worse one).
+_KEPT_BECAUSE = {
+    int(pytest.ExitCode.TESTS_FAILED): "tests failed",
+    int(pytest.ExitCode.INTERRUPTED): "the run was interrupted",
+    int(pytest.ExitCode.INTERNAL_ERROR): "pytest hit an internal error",
+    int(pytest.ExitCode.USAGE_ERROR): "of a usage error",
+    int(pytest.ExitCode.NO_TESTS_COLLECTED): "no tests were collected",
+    int(ExitCode.RESULTS_UNWRITABLE): "the results could not be written",
+}
+
+
+def gate_line(exitstatus: int) -> str:
+    """Return the last word on a failed gate, true to the status the process exits with."""
+    if exitstatus == ExitCode.GATE_FAILED:
+        return f"invariants gate failed: exit status {int(ExitCode.GATE_FAILED)}"
+    why = _KEPT_BECAUSE.get(exitstatus, "pytest set it")
+    return f"invariants gate failed too; the exit status stays {exitstatus} because {why}"
 
 
 class _ReporterFile:
@@ -73,9 +93,7 @@ def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) ->
     if summary.ratchet is not None:
         _print_ratchet(summary.ratchet, reporter)
     if summary.violations:
-        reporter.write_line(
-            f"invariants gate failed: exit status {int(ExitCode.GATE_FAILED)}", red=True, bold=True
-        )
+        reporter.write_line(gate_line(summary.exitstatus), red=True, bold=True)
     for path in summary.written:
         reporter.write_line(f"invariants: wrote {printable(path)}")
     if summary.results is not None and summary.proved:
