@@ -309,15 +309,15 @@ def write_atomically(path: Path, text: str) -> None:
 def _make_folder(folder: Path) -> None:
     """Create `folder`; our own state folder gets a `.gitignore` so git never offers it.
 
-    Whatever writes into `.invariants/` first (a run's results, the proof cache,
-    `invariants combine -o .invariants/...`) creates it here, as pytest does for
-    `.pytest_cache`: only when creating it, so a team that removes the file keeps its choice.
+    `.invariants/` ignores itself as `.pytest_cache` does. Whatever wrote into it
+    first (the scope cache, the probes, the proof cache), every complete run
+    writes its results here, so the file is there after the first one.
     """
-    if folder.is_dir():
-        return
     folder.mkdir(parents=True, exist_ok=True)
     if folder.name == DEFAULT_PATH.parent.name:
-        (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+        ignore = folder / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(GITIGNORE, encoding="utf-8")
 
 
 def _mode_for(path: Path) -> int:

@@ -203,29 +203,28 @@ def _same_run(a: RunResults, b: RunResults) -> bool:
     return a.info == b.info and [t.nodeid for t in a.tests] == [t.nodeid for t in b.tests]
 
 
-def _refuse_repeats(paths: Sequence[str], shards: Sequence[RunResults]) -> None:
-    # A shard given twice would count its tests once but look like more coverage of
-    # the suite than was run; it is almost always a wrong glob in a CI script.
+def _warn_repeats(paths: Sequence[str], shards: Sequence[RunResults]) -> None:
+    # A shard given twice counts once (merging is idempotent), but it usually means a
+    # wrong glob in a CI script, with another shard missing: say so rather than stay silent.
     seen: dict[Path, str] = {}
     for index, path in enumerate(paths):
         real = Path(path).resolve()
-        if real in seen:
-            raise CliError(f"{path} is given twice (also as {seen[real]}) -- name each shard once")
-        seen[real] = path
-        earlier = next(
+        earlier = seen.get(real) or next(
             (paths[j] for j in range(index) if _same_run(shards[j], shards[index])), None
         )
+        seen.setdefault(real, path)
         if earlier is not None:
-            raise CliError(
-                f"{path} holds the same run as {earlier} (same start, arguments and tests) -- "
-                "name each shard once"
+            print(
+                f"invariants combine: warning: {path} is the same run as {earlier} "
+                "(counted once) -- is another shard missing?",
+                file=sys.stderr,
             )
 
 
 def combine_main(args: argparse.Namespace) -> int:
     """Merge shard results into one, recomputing every status from the merged evidence."""
     shards = [_read(path) for path in args.shards]
-    _refuse_repeats(args.shards, shards)
+    _warn_repeats(args.shards, shards)
     first = shards[0]
     for path, shard in zip(args.shards[1:], shards[1:], strict=True):
         if shard.invariant_set.fingerprint != first.invariant_set.fingerprint:

@@ -129,7 +129,14 @@ def add_diff_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         description="Compare the invariants (and the code they guard) at BASE with HEAD "
         "(default: the working tree). Exit 0, 1 when --fail-on applies, 2 on error.",
     )
-    parser.add_argument("base", metavar="BASE", help="base revision, e.g. origin/main")
+    parser.add_argument(
+        "base",
+        metavar="BASE",
+        nargs="?",
+        default=None,
+        help="base revision, e.g. origin/main (default: the merge base of HEAD and origin/HEAD, "
+        "the upstream default branch)",
+    )
     parser.add_argument(
         "head",
         metavar="HEAD",

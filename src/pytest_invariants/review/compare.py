@@ -7,7 +7,7 @@ invariants guard code a change touched. Nothing here reads git or prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -27,6 +27,7 @@ from pytest_invariants.model import (
 )
 from pytest_invariants.review.fingerprint import SourceReader, scope_code
 from pytest_invariants.review.gitfiles import FileDiff
+from pytest_invariants.review.names import ModuleFile, binding, split_read
 from pytest_invariants.text import words
 
 __all__ = [
@@ -420,38 +421,65 @@ def _entry_impact(
     return ImpactedEntry(entry.raw, entry.file, lines or (entry.lines or (1, 1))[:1], how)
 
 
+def _read_impacts(
+    entry: ScopeEntry,
+    diffs: Mapping[str, FileDiff],
+    read_base: Callable[[FileDiff], str | None],
+    read_head: SourceReader,
+    module_file: ModuleFile,
+) -> Iterator[ImpactedEntry]:
+    """Yield the module-level names `entry` reads whose binding changed."""
+    own = (_qualname(entry) or "").split(".")[0]
+    seen: set[tuple[str, str]] = set()
+    for dotted in sorted(entry.reads):
+        found = split_read(dotted, entry.file, module_file)
+        if found is None or found[:2] in seen or found[0] not in diffs:
+            continue
+        file, name, shown = found
+        seen.add((file, name))
+        if file == entry.file and (entry.kind is not ScopeKind.QUALNAME or name == own):
+            continue  # the entry's own code, compared as a whole already
+        diff = diffs[file]
+        before, after = binding(read_base(diff), name), binding(read_head(file), name)
+        if (before.code if before else None) == (after.code if after else None):
+            continue
+        how = "added" if before is None else "removed" if after is None else "changed"
+        low, high = after.lines if after is not None else (1, 10**9)
+        lines = tuple(sorted(n for n in diff.new_lines if low <= n <= high)) or (low,)
+        yield ImpactedEntry(f"{shown} (read by {entry.raw.strip()})", file, lines, how)
+
+
+def _no_module(_dotted: str) -> str | None:
+    return None
+
+
 def code_impact(
     invariants: Iterable[Invariant],
     diffs: Mapping[str, FileDiff],
     read_base: Callable[[FileDiff], str | None],
     read_head: SourceReader,
     results: Mapping[str, InvariantResult] | None = None,
+    module_file: ModuleFile = _no_module,
 ) -> list[Impact]:
-    """Return the invariants whose scope code differs between BASE and HEAD.
+    """Return the invariants whose scope code, or a module-level name it reads, changed.
 
     `diffs` maps HEAD paths (relative to the rootdir) to their change; an entry
     in a file git saw no change in is skipped without parsing anything.
+    `module_file` finds the file of a module the scope code imports a name from.
     """
     impacts: list[Impact] = []
     for inv in invariants:
-        entries = tuple(
-            hit
-            for entry in inv.code
-            if entry.file in diffs
-            and (
-                hit := _entry_impact(
-                    entry, diffs[entry.file], read_base(diffs[entry.file]), read_head(entry.file)
-                )
-            )
-            is not None
-        )
+        entries: list[ImpactedEntry] = []
+        for entry in inv.code:
+            if entry.file in diffs:
+                diff = diffs[entry.file]
+                hit = _entry_impact(entry, diff, read_base(diff), read_head(entry.file))
+                entries += [hit] if hit is not None else []
+            entries += _read_impacts(entry, diffs, read_base, read_head, module_file)
         if entries:
-            impacts.append(
-                _with_results(
-                    Impact(inv.id, inv.title, inv.severity.value, entries, owner=inv.owner),
-                    results,
-                )
-            )
+            found = tuple(dict.fromkeys(entries))
+            impact = Impact(inv.id, inv.title, inv.severity.value, found, owner=inv.owner)
+            impacts.append(_with_results(impact, results))
     return impacts
 
 

@@ -18,7 +18,7 @@ from typing import Final
 from pytest_invariants.load.lenient import lenient_set
 from pytest_invariants.load.loading import LoadError, discover, load_invariants
 from pytest_invariants.load.pytestini import ini_setting
-from pytest_invariants.load.scopes import search_path
+from pytest_invariants.load.scopes import find_module_source, search_path
 from pytest_invariants.model import (
     GatePolicy,
     InvariantResult,
@@ -36,6 +36,7 @@ from pytest_invariants.review.compare import (
 )
 from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
 from pytest_invariants.review.gitfiles import WORKTREE, FileDiff, Repo
+from pytest_invariants.review.names import ModuleFile
 
 __all__ = ["DiffError", "HeadInvalid", "load_side", "run_diff"]
 
@@ -162,6 +163,22 @@ def _results_by_id(results: RunResults | None) -> dict[str, InvariantResult] | N
     return {res.invariant.id: res for res in results.invariants}
 
 
+def _module_files(root: Path) -> ModuleFile:
+    """Find a module's file under `root` (HEAD's files), relative to it; None outside it."""
+    roots = search_path(root, confined=True)
+    cache: dict[str, str | None] = {}
+
+    def find(dotted: str) -> str | None:
+        if dotted not in cache:
+            found = find_module_source(dotted, roots)
+            path = found.resolve() if found is not None else None
+            inside = path is not None and root in path.parents
+            cache[dotted] = path.relative_to(root).as_posix() if path and inside else None
+        return cache[dotted]
+
+    return find
+
+
 @contextmanager
 def _head_root(repo: Repo, rootdir: Path, head: str) -> Iterator[tuple[Path, bool]]:
     if head == WORKTREE:
@@ -173,7 +190,7 @@ def _head_root(repo: Repo, rootdir: Path, head: str) -> Iterator[tuple[Path, boo
 
 def run_diff(
     rootdir: Path,
-    base: str,
+    base: str | None,
     head: str | None = None,
     *,
     explicit: str | None = None,
@@ -182,9 +199,14 @@ def run_diff(
 ) -> DiffReport:
     """Compare the invariants under `rootdir` at `base` with `head` (None: the working tree).
 
+    Without `base`, compare from the merge base of HEAD and the upstream default
+    branch (`origin/HEAD`): what the branch itself changed, not what the default
+    branch did since.
     Raise GitError for git trouble and HeadInvalid when HEAD's files are invalid.
     """
     repo = Repo(rootdir)
+    if base is None:
+        base, merge_base = repo.upstream_default(), True
     head_commit = WORKTREE if head is None else repo.resolve(head)
     base_commit = repo.resolve(base)
     if merge_base:
@@ -209,6 +231,7 @@ def run_diff(
             _base_reader(repo, base_commit),
             head_side.read,
             _results_by_id(results),
+            module_file=_module_files(head_root.resolve()),
         )
         return DiffReport(
             base=base,

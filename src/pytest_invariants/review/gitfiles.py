@@ -197,6 +197,22 @@ class Repo:
             )
         raise GitError(f"unknown revision {rev!r} -- check the name, or `git fetch` it first")
 
+    def upstream_default(self) -> str:
+        """Return the upstream default branch (`origin/HEAD` points at it), e.g. 'origin/main'.
+
+        That is the branch a pull request merges into, as diff-cover's
+        `--compare-branch` assumes; a clone sets it, a fresh `git init` has none.
+        """
+        proc = self._run("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+        name = proc.stdout.decode("utf-8", "replace").strip()
+        if proc.returncode != 0 or not name:
+            raise GitError(
+                "no BASE given and there is no origin/HEAD to compare with -- name the base "
+                "(`invariants diff origin/main`), or set origin/HEAD with "
+                "`git remote set-head origin --auto`"
+            )
+        return name
+
     def merge_base(self, base: str, head: str) -> str:
         """Return the best common ancestor of two commits."""
         ref = "HEAD" if head == WORKTREE else head
