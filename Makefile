@@ -28,7 +28,8 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest --invariants -p no:cacheprovider
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src plugins tests benchmarks
+	$(BIN)/ruff check src plugins tests benchmarks action
+	$(BIN)/mypy --strict action/pr_comment.py
 	$(BIN)/ruff format --check src plugins
 	$(BIN)/mypy
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -124,7 +125,10 @@ def test_the_state_folder_ignores_itself(pytester: pytest.Pytester) -> None:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "shop.py" in status and ".invariants" not in status
 
@@ -136,3 +140,19 @@ def test_space_form_of_invariants_gets_a_hint(pytester: pytest.Pytester) -> None
     assert "write --invariants=invariants.yaml" in result.stderr.str()
     # A test path after the bare flag is still a test path.
     assert run(pytester, "--invariants", "test_shop.py").ret == 0
+
+
+def test_the_readme_ini_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    root = project(pytester)
+    text = block.replace(
+        "[tool.pytest.ini_options]\n", '[tool.pytest.ini_options]\npythonpath = ["."]\n'
+    )
+    (root / "pyproject.toml").write_text(text)
+    (root / "rules").mkdir()
+    (root / "invariants.yaml").rename(root / "rules" / "shop.yaml")
+    result = run(pytester, "--strict-config")  # an unknown ini key would be an error
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    built = {p.name for p in (root / "build").iterdir()}
+    assert built == {"invariants.html", "invariants.md", "invariants.sarif", "results.json"}
