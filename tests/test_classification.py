@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pytest_invariants.linking import link_for
@@ -224,13 +226,34 @@ def test_at_risk_is_transitive_and_partial_names_the_tests_that_did_not_run() ->
     bottom = invariant(
         "LED-002", code=(ScopeEntry("shop.x", ScopeKind.MODULE, "src/shop/x.py", "shop.x", None),)
     )
-    skipped = evidence("t::skipped", Outcome.SKIPPED, claims=("LED-002",), lines=frozenset())
-    tests = [evidence(claims=("ACC-001", "LED-001")), skipped]
+    not_run = evidence("t::not_run", Outcome.DESELECTED, claims=("LED-002",), lines=frozenset())
+    tests = [evidence(claims=("ACC-001", "LED-001")), not_run]
     results = {r.invariant.id: r for r in classify(InvariantSet((top, middle, bottom)), tests)}
     assert results["LED-002"].status is Status.UNVERIFIED
     assert results["ACC-001"].at_risk and results["ACC-001"].at_risk_because == ("LED-002",)
     assert results["LED-001"].at_risk and not results["LED-002"].at_risk
-    assert results["LED-002"].partial and results["LED-002"].partial_because == ("t::skipped",)
+    assert results["LED-002"].partial and results["LED-002"].partial_because == ("t::not_run",)
+
+
+@pytest.mark.invariant("STAT-002")
+def test_a_claimant_that_skipped_itself_makes_nothing_partial_but_is_named() -> None:
+    inv = invariant("GFT-001")
+    skipped = replace(
+        evidence("t::skipped", Outcome.SKIPPED, claims=("GFT-001",), lines=frozenset()),
+        reason="sandbox not reachable",
+    )
+    xfailed = evidence("t::xfailed", Outcome.XFAILED, claims=("GFT-001",), lines=frozenset())
+    (result,) = classify(InvariantSet((inv,)), [skipped, xfailed, evidence(claims=("GFT-001",))])
+    assert result.status is Status.VERIFIED and not result.partial
+    assert result.skipped == (("t::skipped", "sandbox not reachable"), ("t::xfailed", ""))
+
+
+@pytest.mark.invariant("STAT-002")
+def test_unknown_claimants_make_only_unverified_invariants_partial() -> None:
+    verified, unverified = invariant("A-001"), invariant("B-001")
+    tests = [evidence(claims=("A-001",))]
+    results = classify(InvariantSet((verified, unverified)), tests, claims_unknown=True)
+    assert [(r.invariant.id, r.partial) for r in results] == [("A-001", False), ("B-001", True)]
 
 
 def test_scope_coverage_counts_real_lines_and_suggestions_come_from_clean_runs() -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "Violation",
     "evaluate",
     "merge_policies",
+    "not_judged",
     "parse_policy",
 ]
 
@@ -56,7 +57,14 @@ _EXAMPLE = "critical:mock-only,unverified;high:unverified"
 def parse_policy(text: str) -> GatePolicy:
     """Parse `critical:mock-only,unverified;high:unverified` into a GatePolicy."""
     fail_on: dict[str, frozenset[str]] = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
+    parts = [p.strip() for p in text.split(";") if p.strip()]
+    if not parts:
+        # An empty CI variable must not switch the gate off without a word.
+        raise PolicyError(
+            f"gate policy {text!r} is empty -- name what fails the run (example: {_EXAMPLE}), "
+            "or leave the option out to use the file's gate: section"
+        )
+    for part in parts:
         severity, sep, statuses = part.partition(":")
         severity = severity.strip()
         if not sep or severity not in SEVERITIES:
@@ -65,6 +73,11 @@ def parse_policy(text: str) -> GatePolicy:
                 f"of {', '.join(SEVERITIES)} (example: {_EXAMPLE})"
             )
         names = {s.strip() for s in statuses.split(",") if s.strip()}
+        if not names:
+            raise PolicyError(
+                f"gate policy {text!r}: {severity!r} names no status -- list the statuses "
+                f"that fail the run, e.g. {severity}:unverified (example: {_EXAMPLE})"
+            )
         unknown = sorted(names - set(GATE_STATUSES))
         if unknown:
             raise PolicyError(
@@ -82,9 +95,28 @@ def merge_policies(base: GatePolicy, override: GatePolicy | None) -> GatePolicy:
     return GatePolicy({**base.fail_on, **override.fail_on})
 
 
+# What a partial invariant is still gated for (SPEC section 5): a claiming test
+# that ran and failed is real news, and the flag itself when the policy names it.
+_JUDGED_WHEN_PARTIAL = frozenset({"failing", "partial"})
+
+
 def _reasons(res: InvariantResult, statuses: frozenset[str]) -> list[str]:
     found: list[str] = [res.status.value] if res.status.value in statuses else []
     found += [flag for flag in FLAGS if flag in statuses and getattr(res, flag)]
+    if res.partial:
+        found = [reason for reason in found if reason in _JUDGED_WHEN_PARTIAL]
+    return found
+
+
+def not_judged(results: Sequence[InvariantResult], policy: GatePolicy) -> list[str]:
+    """Return the ids of partial invariants whose status the policy would have gated."""
+    found = []
+    for res in results:
+        if not res.partial or res.invariant.lifecycle is Lifecycle.DEPRECATED:
+            continue
+        statuses = policy.fail_on.get(res.invariant.severity.value, frozenset())
+        if res.status.value in statuses and res.status.value not in _JUDGED_WHEN_PARTIAL:
+            found.append(res.invariant.id)
     return found
 
 

@@ -8,6 +8,7 @@ be tested with plain values.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -285,6 +286,7 @@ class TestEvidence:
     duration: float = 0.0
     location: Location = Location("")
     observation_warnings: tuple[str, ...] = ()
+    reason: str = ""  # why a skipped or xfailed test did not count (its skip/xfail reason)
 
 
 @dataclass(frozen=True)
@@ -379,6 +381,9 @@ class InvariantResult:
     at_risk_because: tuple[str, ...] = ()
     partial: bool = False
     partial_because: tuple[str, ...] = ()  # node ids of claiming tests that did not run
+    # Claiming tests that skipped or xfailed by their own markers: (node id, reason).
+    # They make nothing partial (SPEC section 5); the report names them.
+    skipped: tuple[tuple[str, str], ...] = ()
     suggested_tests: tuple[str, ...] = ()
     suspect: bool = False
     proof: Proof | None = None
@@ -395,7 +400,11 @@ class RunInfo:
     started: str = ""
     finished: str = ""
     complete: bool = True  # False when the run was interrupted
-    partial: bool = False  # some claiming tests did not run
+    partial: bool = False  # a narrowed run (SPEC section 5): not everything ran
+    partial_reasons: tuple[str, ...] = ()  # why the run is narrowed, one phrase each
+    # False when a narrowed run could not know every claiming test: it did not
+    # collect everything and no whole run's claim index was on record.
+    claims_known: bool = True
     args: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -408,3 +417,6 @@ class RunResults:
     invariants: tuple[InvariantResult, ...]
     tests: tuple[TestEvidence, ...]
     info: RunInfo = RunInfo()
+    # node id -> invariant ids it claims, as of the last whole (not narrowed) run;
+    # a narrowed run carries it over unchanged (SPEC section 5).
+    claim_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,7 @@ __all__ = [
     "from_dict",
     "proof_from_dict",
     "proof_to_dict",
+    "read_claim_index",
     "read_results",
     "to_dict",
     "write_atomically",
@@ -67,6 +69,9 @@ SCHEMA = "pytest-invariants/results/2"
 READABLE = (SCHEMA, "pytest-invariants/results/1")
 DEFAULT_PATH = Path(".invariants") / "results.json"
 GITIGNORE = "# Created by pytest-invariants automatically.\n*\n"
+# A results file is refused above this size before it is read (docs/reliability.md):
+# 10,000 tests x 1,000 invariants make about 40 MB.
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
 
 
 class ResultsError(Exception):
@@ -162,6 +167,7 @@ def evidence_to_dict(ev: TestEvidence) -> dict[str, Any]:
         "duration": round(ev.duration, 6),
         "location": _location(ev.location),
         "observation_warnings": list(ev.observation_warnings),
+        "reason": ev.reason,
     }
 
 
@@ -186,6 +192,7 @@ def _result(res: InvariantResult) -> dict[str, Any]:
         "at_risk_because": list(res.at_risk_because),
         "partial": res.partial,
         "partial_because": list(res.partial_because),
+        "skipped": [{"nodeid": nodeid, "reason": why} for nodeid, why in res.skipped],
         "suspect": res.suspect,
         "suggested_tests": list(res.suggested_tests),
         "real_lines": _lines(res.real_lines),
@@ -251,6 +258,8 @@ def to_dict(results: RunResults) -> dict[str, Any]:
             "finished": info.finished,
             "complete": info.complete,
             "partial": info.partial,
+            "partial_reasons": list(info.partial_reasons),
+            "claims_known": info.claims_known,
             "args": list(info.args),
             "warnings": list(info.warnings),
         },
@@ -261,6 +270,7 @@ def to_dict(results: RunResults) -> dict[str, Any]:
         "summary": _summary(results),
         "invariants": [_result(res) for res in results.invariants],
         "tests": [evidence_to_dict(ev) for ev in results.tests],
+        "claim_index": {nodeid: list(ids) for nodeid, ids in sorted(results.claim_index.items())},
     }
 
 
@@ -504,6 +514,7 @@ def evidence_from_dict(data: dict[str, Any]) -> TestEvidence:
         duration=float(_number(data, "duration") or 0.0),
         location=_read_location(data.get("location")),
         observation_warnings=_texts(data, "observation_warnings"),
+        reason=_text(data, "reason", ""),
     )
 
 
@@ -531,6 +542,9 @@ def _read_result(data: dict[str, Any]) -> InvariantResult:
         at_risk_because=_texts(data, "at_risk_because"),
         partial=_flag(data, "partial", False),
         partial_because=_texts(data, "partial_because"),
+        skipped=tuple(
+            (_text(s, "nodeid"), _text(s, "reason", "")) for s in _objects(data, "skipped")
+        ),
         suggested_tests=_texts(data, "suggested_tests"),
         suspect=_flag(data, "suspect", False),
         proof=_read_proof(_get(data, "proof", (dict, type(None)), None)),
@@ -602,6 +616,8 @@ def _read_info(data: Mapping[str, Any]) -> RunInfo:
         finished=_text(run, "finished", ""),
         complete=_flag(run, "complete", True),
         partial=_flag(run, "partial", False),
+        partial_reasons=_texts(run, "partial_reasons"),
+        claims_known=_flag(run, "claims_known", True),
         args=_texts(run, "args"),
         warnings=_texts(run, "warnings"),
     )
@@ -630,14 +646,30 @@ def from_dict(data: Any, where: str = "results") -> RunResults:
             sources=_hashes(data),
         )
         info = _read_info(data)
+        index = _read_claim_index(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultsError(f"{where}: damaged results file ({type(exc).__name__}: {exc})") from None
-    return RunResults(iset, results, tests, info)
+    return RunResults(iset, results, tests, info, index)
 
 
-def read_results(path: Path) -> RunResults:
-    """Read a results file; raise ResultsError with the path for every kind of damage."""
+def _read_claim_index(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    index = _get(data, "claim_index", (dict,), {})
+    return {str(nodeid): _texts(index, nodeid) for nodeid in index}
+
+
+def _read_json(path: Path) -> Any:
+    """Return the parsed JSON of a results file; ResultsError for every kind of damage."""
     try:
+        info = path.stat()
+        size = info.st_size
+        if not stat.S_ISREG(info.st_mode):
+            raise ResultsError(f"{path}: not a regular file -- name a results JSON file")
+        if size > MAX_RESULTS_BYTES:
+            # Refused before reading: a 1 GB file would take twice that in memory.
+            raise ResultsError(
+                f"{path}: {size:,} bytes, more than the {MAX_RESULTS_BYTES:,} a results file "
+                "may have -- is this the right file?"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultsError(
@@ -646,9 +678,24 @@ def read_results(path: Path) -> RunResults:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
         raise ResultsError(f"{path}: not JSON ({exc})") from None
     except RecursionError:  # json nests by recursion: [[[[...]]]] a million deep
         raise ResultsError(f"{path}: not a results file (JSON nested too deeply)") from None
-    return from_dict(data, str(path))
+
+
+def read_results(path: Path) -> RunResults:
+    """Read a results file; raise ResultsError with the path for every kind of damage."""
+    return from_dict(_read_json(path), str(path))
+
+
+def read_claim_index(path: Path) -> dict[str, tuple[str, ...]]:
+    """Return the claim index a results file keeps, or {} when there is none to trust."""
+    try:
+        data = _read_json(path)
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            return {}
+        return _read_claim_index(data)
+    except (ResultsError, ValueError):
+        return {}

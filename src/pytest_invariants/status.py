@@ -25,7 +25,11 @@ from pytest_invariants.model import (
 __all__ = ["classify", "status_of"]
 
 _BROKEN = {Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED}
-_DID_NOT_RUN = {Outcome.SKIPPED, Outcome.DESELECTED}
+# A claiming test the run did not reach (deselected, not collected, stopped early)
+# makes its invariant partial; one that skipped or xfailed itself does not: the
+# invariant is judged on what ran, and the report names the skipped claimants.
+_DID_NOT_RUN = {Outcome.DESELECTED}
+_SKIPPED_ITSELF = {Outcome.SKIPPED, Outcome.XFAILED}
 _GOOD = {Status.VERIFIED, Status.PROVEN}
 SUGGESTIONS = 5
 
@@ -109,7 +113,17 @@ class _TestIndex:
         return [self._tests[index] for index in sorted(found)]
 
 
-def _result(inv: Invariant, tests: Sequence[TestEvidence], proven: bool) -> InvariantResult:
+def _skipped(inv: Invariant, tests: Sequence[TestEvidence]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (ev.nodeid, ev.reason)
+        for ev in tests
+        if ev.outcome in _SKIPPED_ITSELF and inv.id in ev.claims
+    )
+
+
+def _result(
+    inv: Invariant, tests: Sequence[TestEvidence], proven: bool, claims_unknown: bool
+) -> InvariantResult:
     links = tuple(link for ev in tests if (link := link_for(inv, ev)) is not None)
     passed = [link for link in links if link.is_evidence]
     real = _union(link for link in passed if link.kind is LinkKind.REAL)
@@ -120,15 +134,20 @@ def _result(inv: Invariant, tests: Sequence[TestEvidence], proven: bool) -> Inva
     missing = tuple(
         link.nodeid for link in links if _is_claim(link) and link.outcome in _DID_NOT_RUN
     )
+    status = status_of(links, proven)
+    # With no whole run on record, a narrowed run cannot show that every claimant
+    # of an invariant it did not verify ran: such an invariant is partial too.
+    unknown = claims_unknown and status not in _GOOD and status is not Status.FAILING
     return InvariantResult(
         invariant=inv,
-        status=status_of(links, proven),
+        status=status,
         links=links,
         scope_coverage=_coverage(inv, real),
         real_lines=real,
         double_lines={path: lines for path, lines in only_doubles.items() if lines},
-        partial=bool(missing),
+        partial=bool(missing) or unknown,
         partial_because=missing,
+        skipped=_skipped(inv, tests),
         suggested_tests=_suggested(links),
     )
 
@@ -159,12 +178,17 @@ def classify(
     proven: Iterable[str] = (),
     suspect: Iterable[str] = (),
     proofs: Mapping[str, Proof] | None = None,
+    claims_unknown: bool = False,
 ) -> tuple[InvariantResult, ...]:
-    """Return one result per invariant, in the order of the invariants file."""
+    """Return one result per invariant, in the order of the invariants file.
+
+    `claims_unknown`: the run was narrowed at collection and no whole run's claim
+    index says which tests outside it claim what (SPEC section 5).
+    """
     proven_ids, suspect_ids = set(proven), set(suspect)
     index = _TestIndex(tests)
     results = {
-        inv.id: _result(inv, index.candidates(inv), inv.id in proven_ids)
+        inv.id: _result(inv, index.candidates(inv), inv.id in proven_ids, claims_unknown)
         for inv in invariant_set.invariants
     }
     risks = _at_risk(results)

@@ -27,6 +27,7 @@ from pytest_invariants.gate import (
     Violation,
     evaluate,
     merge_policies,
+    not_judged,
     parse_policy,
 )
 from pytest_invariants.graph import FORMATS, build_graph, export
@@ -123,7 +124,7 @@ def gate_main(args: argparse.Namespace) -> int:
     """Apply a gate policy to saved results; exit 7 when it fails."""
     results = _read(args.results)
     try:
-        override = parse_policy(args.policy) if args.policy else None
+        override = parse_policy(args.policy) if args.policy is not None else None
     except PolicyError as exc:
         raise CliError(str(exc)) from None
     policy = merge_policies(results.invariant_set.gate, override)
@@ -134,7 +135,14 @@ def gate_main(args: argparse.Namespace) -> int:
     if not results.info.complete:
         print("invariants gate: these results come from an incomplete run")
     if results.info.partial:
-        print("invariants gate: the run was partial: some claiming tests did not run")
+        why = "; ".join(results.info.partial_reasons) or "some claiming tests did not run"
+        print(
+            f"invariants gate: the run was partial ({why}): partial invariants are judged "
+            "only for failing"
+        )
+        skipped = not_judged(results.invariants, policy)
+        if skipped:
+            print(f"invariants gate: not judged in a partial run: {', '.join(skipped)}")
     if args.baseline:
         return _gate_with_baseline(args.baseline, results, violations)
     for violation in violations:
@@ -239,14 +247,26 @@ def combine_main(args: argparse.Namespace) -> int:
             )
     tests = _merge_tests(shards)
     suspect = {r.invariant.id for s in shards for r in s.invariants if r.suspect}
-    verdicts = classify(first.invariant_set, tests, suspect=suspect)
+    # One shard that collected everything knows every claim (a CI splitter's shards do).
+    claims_known = any(s.info.claims_known for s in shards)
+    verdicts = classify(
+        first.invariant_set, tests, suspect=suspect, claims_unknown=not claims_known
+    )
+    partial = any(r.partial for r in verdicts)
     info = replace(
         first.info,
         complete=all(s.info.complete for s in shards),
-        partial=any(r.partial for r in verdicts),
+        partial=partial,
+        partial_reasons=("some claiming tests ran in none of the shards",) if partial else (),
+        claims_known=claims_known,
         args=("combine", *args.shards),
     )
-    write_results(RunResults(first.invariant_set, verdicts, tuple(tests), info), Path(args.output))
+    # Shards that together ran everything are a whole run: they make a new claim index.
+    index = {nodeid: ids for shard in shards for nodeid, ids in shard.claim_index.items()}
+    if not partial:
+        index = {ev.nodeid: ev.claims for ev in tests if ev.claims}
+    combined = RunResults(first.invariant_set, verdicts, tuple(tests), info, index)
+    write_results(combined, Path(args.output))
     print(f"invariants: combined {len(shards)} shard(s), {len(tests)} test(s) into {args.output}")
     return ExitCode.OK
 

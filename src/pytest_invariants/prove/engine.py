@@ -608,7 +608,12 @@ def apply_proofs(results: RunResults, proofs: Mapping[str, Proof]) -> RunResults
     proven = {iid for iid, proof in proofs.items() if proof.proven}
     suspect = {res.invariant.id for res in results.invariants if res.suspect}
     verdicts = classify(
-        results.invariant_set, results.tests, proven=proven, suspect=suspect, proofs=proofs
+        results.invariant_set,
+        results.tests,
+        proven=proven,
+        suspect=suspect,
+        proofs=proofs,
+        claims_unknown=not results.info.claims_known,
     )
     return replace(results, invariants=verdicts)
 

@@ -21,7 +21,17 @@ from pytest_invariants.pytest_plugin.claims import CLAIMS, ClaimMatcher, ItemCla
 from pytest_invariants.pytest_plugin.timings import Timings
 from pytest_invariants.results import evidence_to_dict
 
-__all__ = ["TestObserver"]
+__all__ = ["TestObserver", "stopped_by_maxfail"]
+
+
+def stopped_by_maxfail(exc: BaseException) -> bool:
+    """Return True for the `Interrupted` xdist raises when -x/--maxfail stops the run.
+
+    A serial run stopped by -x ends normally; xdist ends it with this exception
+    (exit 2). It is a narrowed run, not an interrupted one.
+    """
+    return type(exc).__name__ == "Interrupted" and str(exc).startswith("stopping after")
+
 
 _NO_CLAIMS = ItemClaims((), (), ())
 
@@ -44,6 +54,13 @@ class TestObserver:
         # (id, glob) of the `tests:` globs no collected test matched; None before collection.
         self.unmatched_globs: list[tuple[str, str]] | None = None
         self._deselected: dict[str, list[list[str]]] = {}
+        # Every collected test that claims something (before -k/-m deselect), and
+        # every collected file: what a narrowed run knows of the whole suite.
+        self.collected_claims: dict[str, list[list[str]]] = {}
+        self.collected_files: set[str] = set()
+        self.deselected_count = 0
+        self.usage_error: str | None = None
+        self.interrupted = False
 
     @property
     def recorder_name(self) -> str:
@@ -66,6 +83,9 @@ class TestObserver:
             claims = claims_of(item, matcher, self._config.rootpath)
             item.stash[CLAIMS] = claims
             unknown.extend(claims.unknown)
+            self.collected_files.add(item.nodeid.split("::", 1)[0])
+            if claims.ids:
+                self.collected_claims[item.nodeid] = [list(claims.ids), list(claims.by_glob)]
             for iid in claims.ids:
                 item.user_properties.append(("invariant", iid))
         self.unmatched_globs = self._unmatched(matcher, [item.nodeid for item in items])
@@ -73,7 +93,21 @@ class TestObserver:
             self.timings.add("claims", started)
         if unknown:
             # The mistake is in the tests' markers, not in the invariants files.
-            raise pytest.UsageError(format_problems(unknown, "the tests' invariant markers"))
+            self._usage_error(format_problems(unknown, "the tests' invariant markers"))
+
+    def _usage_error(self, message: str) -> None:
+        output = getattr(self._config, "workeroutput", None)
+        if output is None:
+            raise pytest.UsageError(message)
+        # An xdist worker's UsageError reaches its controller as an INTERNALERROR
+        # (exit 3) without the message: hand the message over and stop the worker;
+        # the controller raises it as the same UsageError a serial run gives.
+        self.usage_error = message
+        pytest.exit("invariants: usage error (the controller reports it)", returncode=4)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # Ctrl-C, SIGTERM (see collector.py) and pytest.exit() all end here.
+        self.interrupted = self.interrupted or not stopped_by_maxfail(excinfo.value)
 
     def _unmatched(self, matcher: ClaimMatcher, nodeids: Sequence[str]) -> list[tuple[str, str]]:
         # Only the few items some glob matches are tried glob by glob.
@@ -130,6 +164,7 @@ class TestObserver:
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         # An xdist controller collects nothing: its workers tell it what -k/-m deselected.
+        self.deselected_count += len(items)
         for item in items:
             claims = item.stash.get(CLAIMS, None)
             if claims and claims.ids:
@@ -139,8 +174,13 @@ class TestObserver:
         output = getattr(self._config, "workeroutput", None)
         if output is not None:  # an xdist worker: hand what the controller cannot see over
             output["invariants_deselected"] = self._deselected
+            output["invariants_deselected_count"] = self.deselected_count
             output["invariants_recorder"] = self.recorder_name
             output["invariants_unmatched"] = [list(pair) for pair in self.unmatched_globs or ()]
+            output["invariants_claims"] = self.collected_claims
+            output["invariants_files"] = sorted(self.collected_files)
+            output["invariants_usage_error"] = self.usage_error
+            output["invariants_interrupted"] = self.interrupted
 
     def pytest_unconfigure(self) -> None:
         self._config.hook.pytest_invariants_uninstall_detector(config=self._config)

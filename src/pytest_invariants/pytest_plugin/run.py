@@ -13,9 +13,8 @@ from pytest_invariants.gate import PolicyError, parse_policy
 from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet
-from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver
+from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver, policy_text
 from pytest_invariants.pytest_plugin.observer import TestObserver
-from pytest_invariants.pytest_plugin.options import setting
 from pytest_invariants.pytest_plugin.timings import timings_from_env
 from pytest_invariants.results import ResultsError, read_results
 
@@ -33,8 +32,7 @@ def start_run(config: pytest.Config, started: float | None = None) -> None:
     started = time.process_time() if started is None else started
     timings = timings_from_env()
     invariant_set = _load(config)
-    if setting(config, "invariants_gate"):
-        _check_policy(config)
+    _check_policy(config)
     _register_detectors(config)
     observer = TestObserver(config, invariant_set)
     observer.timings = timings
@@ -89,12 +87,12 @@ def _load(config: pytest.Config) -> InvariantSet:
 
 
 def _check_policy(config: pytest.Config) -> None:
-    # Only the policy that applies is checked: the command line's replaces the ini's.
-    text = setting(config, "invariants_gate")
-    try:
-        parse_policy(str(text))
-    except PolicyError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    text = policy_text(config)
+    if text is not None:
+        try:
+            parse_policy(text)
+        except PolicyError as exc:
+            raise pytest.UsageError(f"--invariants-gate: {exc}") from None
 
 
 def _baseline(config: pytest.Config) -> Baseline | None:

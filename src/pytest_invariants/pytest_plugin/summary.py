@@ -31,6 +31,8 @@ class RunSummary:
     results: RunResults | None
     violations: Sequence[Violation] | None
     errors: tuple[str, ...]
+    notes: tuple[str, ...]
+    not_judged: tuple[str, ...]  # partial invariants the gate would have failed on
     written: tuple[Path, ...]
     recorder: str
     detectors: tuple[str, ...]
@@ -72,6 +74,31 @@ class _ReporterFile:
         self._reporter.flush()
 
 
+def _partial_lines(summary: RunSummary, reporter: pytest.TerminalReporter, verbosity: int) -> None:
+    """Say that the run was narrowed and why; at -v, name the claimants that skipped."""
+    results = summary.results
+    assert results is not None
+    if results.info.partial:
+        why = "; ".join(results.info.partial_reasons)
+        count = sum(1 for res in results.invariants if res.partial)
+        reporter.write_line(
+            f"invariants: partial run ({why}): {count} invariant(s) partial, "
+            "judged only for failing",
+            yellow=True,
+        )
+    if summary.not_judged:
+        shown = ", ".join(summary.not_judged)
+        reporter.write_line(f"invariants gate: not judged in a partial run: {shown}", yellow=True)
+    if verbosity <= 0:
+        return
+    for res in results.invariants:
+        if res.skipped:
+            names = ", ".join(
+                f"{nodeid} ({why or 'no reason given'})" for nodeid, why in res.skipped
+            )
+            reporter.write_line(f"invariants: {res.invariant.id}: skipped claimants: {names}")
+
+
 def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) -> None:
     """Print the verdicts, the gate and where the files went, after pytest's own summary."""
     writer = reporter.config.get_terminal_writer()
@@ -88,6 +115,9 @@ def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) ->
         reporter.write_line(f"invariants: line recorder: {recorder}; detectors: {detectors}")
     if summary.results is not None:
         render(summary.results, summary.violations, console, verbosity)
+        _partial_lines(summary, reporter, verbosity)
+    for note in summary.notes:
+        reporter.write_line(f"invariants: {note}", yellow=True)
     for error in summary.errors:
         reporter.write_line(f"ERROR: {printable(error)}", red=True)
     if summary.ratchet is not None:
