@@ -290,3 +290,27 @@ def test_an_unknown_marker_id_gives_the_same_located_error_under_xdist(
     text = output(result)
     assert "tests/test_vouchers.py:5" in text and "did you mean LOY-002" in text
     assert "INTERNALERROR" not in text
+
+
+@pytest.mark.invariant("RUN-001")
+@pytest.mark.parametrize(
+    ("args", "reasons", "collection"),
+    [
+        ((), (), False),
+        (("tests",), (), False),
+        (("tests/test_points.py",), ("arguments tests/test_points.py",), True),
+        (("-k", "points"), ("-k",), False),
+        (("-kpoints", "--deselect=tests/test_points.py::test_other"), ("-k", "--deselect"), False),
+        (("--ignore=tests/test_gifts.py",), ("--ignore",), True),
+    ],
+)
+def test_narrowing_is_read_from_the_command_line_not_the_ini_file(
+    pytester: pytest.Pytester, args: tuple[str, ...], reasons: tuple[str, ...], collection: bool
+) -> None:
+    from pytest_invariants.pytest_plugin.narrowing import narrowing_of
+
+    make_project(pytester)
+    pytester.makeini("[pytest]\npythonpath = src\ntestpaths = tests\naddopts = -m 'not slow'\n")
+    config = pytester.parseconfigure(*args)
+    found = narrowing_of(config)
+    assert (found.reasons, found.collection) == (reasons, collection)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
 from pytest_invariants.exitcodes import ExitCode
-from pytest_invariants.gate import PolicyError, evaluate, parse_policy
+from pytest_invariants.gate import PolicyError, evaluate, not_judged, parse_policy
 from pytest_invariants.graph import build_graph, export
 from pytest_invariants.model import GatePolicy, InvariantSet, Lifecycle, RunInfo, RunResults, Status
 from pytest_invariants.results import (
@@ -134,11 +135,30 @@ def test_the_gate_names_each_violation_and_never_gates_deprecated_invariants() -
         ("critical", "must read SEVERITY:STATUS"),
         ("urgent:failing", "must read SEVERITY:STATUS"),
         ("critical:flaky", "unknown status flaky"),
+        ("", "is empty"),
+        (";;;", "is empty"),
+        ("   ", "is empty"),
+        ("critical:", "'critical' names no status"),
+        ("critical:unverified;high:", "'high' names no status"),
+        ("critical: , ,", "'critical' names no status"),
     ],
 )
 def test_bad_policies_say_how_to_write_one(text: str, message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         parse_policy(text)
+
+
+@pytest.mark.invariant("GATE-001", "RUN-001")
+def test_a_partial_invariant_is_gated_only_for_failing_and_for_the_partial_flag() -> None:
+    results = sample_results()
+    partial = tuple(replace(res, partial=True) for res in results.invariants)
+    policy = parse_policy("critical:verified,partial;high:mock-only")
+    assert [(v.invariant_id, v.reason) for v in evaluate(partial, policy)] == [
+        ("PAY-001", "partial")
+    ]
+    assert not_judged(partial, policy) == ["PAY-001", "PAY-002"]
+    failing = (replace(partial[0], status=Status.FAILING),)
+    assert [v.reason for v in evaluate(failing, parse_policy("critical:failing"))] == ["failing"]
 
 
 def test_policy_flags_partial_and_suspect() -> None:
