@@ -54,6 +54,7 @@ __all__ = [
     "read_claim_index",
     "read_results",
     "to_dict",
+    "WriteError",
     "write_atomically",
     "write_results",
 ]
@@ -295,22 +296,53 @@ def dumps(results: RunResults) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
+class WriteError(OSError):
+    """A file we cannot write; str() is the one line `cannot write PATH: reason`."""
+
+
+def _target(path: Path) -> Path:
+    """Return the file to replace: a symlink is written through (the link stays).
+
+    Raises WriteError for anything that is not a regular file or a new one: a
+    directory, FIFO, device or socket is never replaced by a regular file.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a special file (FIFO, device or socket)"
+        raise WriteError(f"cannot write {path}: it is {kind}, not a regular file")
+    return target
+
+
+def write_atomically(path: Path, text: str, encoding: str = "utf-8") -> None:
     """Write `text` to `path` so that readers see the old file or the new one, never half.
 
-    Raises OSError with the path in its message when the folder cannot be written.
+    The one writer of every file we produce (results, reports, graph, combine,
+    review). Raises WriteError, whose message is `cannot write PATH: reason`.
     """
-    _make_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = _target(Path(path))
+    try:
+        _make_folder(target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         # mkstemp makes a private file (0600); give it the mode the file had, or the
         # mode a plain open() would have given it, so CI artifacts stay readable.
-        os.chmod(tmp, _mode_for(path))
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        os.chmod(tmp, _mode_for(target))
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -36,7 +36,13 @@ from pytest_invariants.load.pytestini import ini_setting
 from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet, Outcome, RunResults, TestEvidence
 from pytest_invariants.reports.files import write_reports
-from pytest_invariants.results import ResultsError, read_results, write_atomically, write_results
+from pytest_invariants.results import (
+    ResultsError,
+    WriteError,
+    read_results,
+    write_atomically,
+    write_results,
+)
 from pytest_invariants.review.fingerprint import disk_reader, suspect_ids
 from pytest_invariants.status import classify
 from pytest_invariants.text import printable
@@ -67,9 +73,9 @@ def check_main(args: argparse.Namespace) -> int:
 
     rootdir = Path(args.rootdir).resolve()
     try:
-        paths = [Path(p) for p in args.paths] or discover(
-            rootdir, ini_value=ini_setting(rootdir, "invariants_file")
-        )
+        # A folder argument means what --invariants=FOLDER means: its YAML files.
+        given = [found for p in args.paths for found in discover(rootdir, str(Path(p).resolve()))]
+        paths = given or discover(rootdir, ini_value=ini_setting(rootdir, "invariants_file"))
     except LoadError as exc:
         print(format_problems(exc.problems), file=sys.stderr)
         return ExitCode.PROBLEMS
@@ -180,9 +186,12 @@ def report_main(args: argparse.Namespace) -> int:
         fmt: Path(p) if p else None
         for fmt, p in (("html", args.html), ("md", args.md), ("sarif", args.sarif))
     }
-    for path in write_reports(results, violations, paths):
+    written, errors = write_reports(results, violations, paths)
+    for path in written:
         print(f"invariants: wrote {path}")
-    return ExitCode.OK
+    for error in errors:
+        print(f"invariants report: {error}", file=sys.stderr)
+    return ExitCode.RESULTS_UNWRITABLE if errors else ExitCode.OK
 
 
 def graph_main(args: argparse.Namespace) -> int:
@@ -345,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"invariants {args.command}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except WriteError as exc:  # one line, the documented status (8), never a traceback
+        print(f"invariants {args.command}: {exc}", file=sys.stderr)
+        return ExitCode.RESULTS_UNWRITABLE
     except BrokenPipeError:
         return ExitCode.OK
     except KeyboardInterrupt:

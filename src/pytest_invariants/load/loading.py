@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import gc
 import hashlib
+import os
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -117,7 +118,10 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted(
         path
         for path in folder.iterdir()
-        if path.suffix in (".yaml", ".yml") and not path.name.startswith(".") and path.is_file()
+        if path.suffix in (".yaml", ".yml")
+        and not path.name.startswith(".")
+        # A dangling link is listed: reading it gives a located problem, not silence.
+        and (path.is_file() or path.is_symlink())
     )
 
 
@@ -280,6 +284,15 @@ def _kind(node: Node) -> str:
 def _read_file(path: Path, display: str, problems: list[Problem]) -> _File:
     """Read and check one file, adding its problems to `problems`."""
     result = _File(display)
+    if path.is_symlink() and not path.exists():
+        problems.append(
+            Problem(
+                Location(display),
+                f"a symbolic link to {os.readlink(path)}, which does not exist",
+                "point the link at an invariants file, or remove it",
+            )
+        )
+        return result
     data = read_limited(path, display)
     if isinstance(data, Problem):
         problems.append(data)
@@ -314,6 +327,13 @@ def _check_version(check: _Checker, root: Node, top: dict[str, Pair]) -> None:
         check.add(root, "the file has no `version`", f"add `version: {SCHEMA_VERSION}` first")
         return
     value = pair.value.value
+    if isinstance(value, str) and value.strip() == str(SCHEMA_VERSION):
+        check.add(
+            pair.value,
+            f"`version` is the text {value!r}, not the number {SCHEMA_VERSION}",
+            f"write `version: {SCHEMA_VERSION}` without quotes",
+        )
+        return
     if isinstance(value, bool) or value != SCHEMA_VERSION:
         check.add(
             pair.value,
@@ -679,14 +699,17 @@ def _escape_breaks(text: str) -> str:
 def _unique(paths: Iterable[Path], rootdir: Path) -> list[Path]:
     seen: dict[Path, None] = {}
     for path in paths:
-        seen.setdefault((path if path.is_absolute() else rootdir / path).resolve(), None)
+        full = path if path.is_absolute() else rootdir / path
+        # A dangling link keeps its own name, so its problem names the link.
+        seen.setdefault(full.resolve() if full.exists() else Path(os.path.abspath(full)), None)
     return list(seen)
 
 
 def _display(path: Path, rootdir: Path) -> str:
     """Show `path` relative to the rootdir with POSIX separators when inside it."""
     try:
-        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+        shown = path.resolve() if path.exists() else Path(os.path.abspath(path))
+        return shown.relative_to(rootdir.resolve()).as_posix()
     except ValueError:
         return str(path)
 

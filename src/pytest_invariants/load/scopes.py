@@ -77,13 +77,45 @@ def _find_spec(dotted: str, locations: list[str]) -> ModuleSpec | None:
         if spec is not None:
             if spec.submodule_search_locations is None:
                 return None  # a plain module has no submodules
-            locations = list(spec.submodule_search_locations)
-        spec = PathFinder.find_spec(".".join(parts[:depth]), locations)
+            locations = _child_locations(spec, parts[depth - 2], locations)
+        spec = _path_spec(".".join(parts[:depth]), locations)
         if spec is None and depth == 1:
             spec = _editable_spec(parts[0])
         if spec is None:
             return None
     return spec
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    resolved = path.resolve()
+    return resolved == folder or folder in resolved.parents
+
+
+def _path_spec(fullname: str, locations: list[str]) -> ModuleSpec | None:
+    try:
+        return PathFinder.find_spec(fullname, locations)
+    except KeyError:
+        # A namespace package inside a namespace package: importlib looks its parent
+        # up in sys.modules, where it is not (we never import). Build the spec here.
+        tail = fullname.rpartition(".")[2]
+        portions = [path for loc in locations if os.path.isdir(path := os.path.join(loc, tail))]
+        if not portions:
+            return None
+        spec = ModuleSpec(fullname, None, is_package=True)
+        spec.submodule_search_locations = portions
+        return spec
+
+
+def _child_locations(spec: ModuleSpec, name: str, locations: list[str]) -> list[str]:
+    """Return where the submodules of package `spec` (found as `name` in `locations`) live.
+
+    A PEP 420 namespace package's search path recomputes itself from its parent's
+    entry in `sys.modules`; the parent was never imported (that is the point), so
+    reading it raises KeyError. Its portions are the `name` folders of `locations`.
+    """
+    if spec.origin is None or spec.origin == "namespace":
+        return [path for loc in locations if os.path.isdir(path := os.path.join(loc, name))]
+    return list(spec.submodule_search_locations or ())
 
 
 def _editable_spec(name: str) -> ModuleSpec | None:
@@ -813,8 +845,20 @@ class ScopeResolver:
         return self._entry(raw, ScopeKind.QUALNAME, source, dotted, lines, location)
 
     def _file(self, raw: str, text: str, location: Location) -> ScopeEntry | Problem:
-        path = Path(text).expanduser()
-        path = path if path.is_absolute() else self.rootdir / path
+        path = Path(text)
+        # A scope is code of this project: a path that leaves the rootdir (absolute,
+        # `../..`, a link out) would make us read and report on any file on the machine.
+        if (
+            path.is_absolute()
+            or text.startswith("~")
+            or not _inside(self.rootdir / path, self.rootdir)
+        ):
+            return Problem(
+                location,
+                f"`{raw}` is outside the project (the rootdir {self.rootdir})",
+                "name a file relative to the rootdir, inside it",
+            )
+        path = self.rootdir / path
         if not path.is_file():
             return self._missing_file(raw, path, location)
         module = module_name_for_file(path, self.search_path)

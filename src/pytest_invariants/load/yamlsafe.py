@@ -34,8 +34,10 @@ __all__ = [
     "MAX_NODES",
     "Node",
     "Pair",
+    "decode_text",
     "parse_yaml",
     "read_limited",
+    "text_encoding",
 ]
 
 MAX_BYTES: Final = 5 * 1024 * 1024
@@ -144,9 +146,26 @@ def parse_yaml(data: bytes, display: str) -> tuple[Node | None, list[Problem]]:
     return builder.root, builder.problems
 
 
+def text_encoding(data: bytes) -> str:
+    """Return the encoding every command reads an invariants file with.
+
+    UTF-8 (a byte-order mark is dropped), or UTF-16 when the file starts with
+    its byte-order mark: the loader, `review`, `diff` and the fingerprints agree.
+    """
+    return "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
+def decode_text(data: bytes) -> str | None:
+    """Return the text of `data` as the loader reads it, or None when it is not text."""
+    try:
+        return data.decode(text_encoding(data))
+    except UnicodeDecodeError:
+        return None
+
+
 def _decode(data: bytes, display: str) -> str | Problem:
     """Return the text of `data` (UTF-8, or UTF-16 with a byte-order mark)."""
-    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    encoding = text_encoding(data)
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:

@@ -35,13 +35,41 @@ def item_claims(item: pytest.Item) -> ItemClaims | None:
     return item.stash.get(CLAIMS, None)
 
 
-def marker_ids(item: pytest.Item) -> list[str]:
-    """Return the ids named by `invariant` markers on the test, its class and its module."""
+_USAGE = 'write @pytest.mark.invariant("PAY-001", ...) or @pytest.mark.invariant(ids=["PAY-001"])'
+
+
+def _mark_problems(mark: pytest.Mark) -> list[str]:
+    """Return what is wrong with one `invariant` marker, in words (empty when it is fine)."""
+    found = []
+    unknown = sorted(set(mark.kwargs) - {"ids"})
+    if unknown:
+        found.append(f"unknown keyword argument(s) {', '.join(unknown)} (only ids= is known)")
+    ids = mark.kwargs.get("ids", [])
+    if isinstance(ids, str):
+        found.append(f"ids={ids!r} is one string, not a list of ids")
+    elif not isinstance(ids, (list, tuple)) or not all(isinstance(v, str) for v in ids):
+        found.append(f"ids={ids!r} is not a list of id strings")
+    if not all(isinstance(arg, str) for arg in mark.args):
+        bad = ", ".join(repr(arg) for arg in mark.args if not isinstance(arg, str))
+        found.append(f"{bad} is not an id string")
+    if not found and not mark.args and not ids:
+        found.append("names no invariant id")
+    return found
+
+
+def marker_ids(item: pytest.Item) -> tuple[list[str], list[str]]:
+    """Return the ids named by `invariant` markers on the test, its class and its module,
+    and what is wrong with any of those markers."""
     ids: list[str] = []
+    problems: list[str] = []
     for mark in item.iter_markers(MARKER):
-        ids.extend(str(arg) for arg in mark.args)
-        ids.extend(str(v) for v in mark.kwargs.get("ids", ()))
-    return list(dict.fromkeys(ids))
+        wrong = _mark_problems(mark)
+        if wrong:
+            problems.extend(wrong)
+            continue
+        ids.extend(mark.args)
+        ids.extend(mark.kwargs.get("ids", ()))
+    return list(dict.fromkeys(ids)), problems
 
 
 def _item_location(item: pytest.Item, rootdir: Path) -> Location:
@@ -95,8 +123,15 @@ def claims_of(
     """Return what one collected test claims, and the unknown ids its markers name."""
     matcher = invariants if isinstance(invariants, ClaimMatcher) else ClaimMatcher(invariants)
     known = matcher.known
-    marked = marker_ids(item)
-    unknown = []
+    marked, wrong = marker_ids(item)
+    unknown = [
+        Problem(
+            _item_location(item, rootdir),
+            f"test {item.nodeid}: @pytest.mark.invariant {what}",
+            _USAGE,
+        )
+        for what in wrong
+    ]
     for iid in marked:
         if iid in known:
             continue

@@ -45,6 +45,7 @@ from pytest_invariants.pytest_plugin.timings import Timings
 from pytest_invariants.reports.files import write_reports
 from pytest_invariants.results import (
     DEFAULT_PATH,
+    WriteError,
     evidence_from_dict,
     read_claim_index,
     write_results,
@@ -390,10 +391,9 @@ class RunCollector:
             try:
                 write_results(results, target)
                 self.written.append(target)
-            except OSError as exc:
+            except WriteError as exc:
                 self.errors.append(
-                    f"cannot write results to {target}: {exc.strerror or exc} -- make the folder "
-                    "writable or name another file with --invariants-json"
+                    f"{exc} -- make the folder writable or name another file with --invariants-json"
                 )
         self._write_reports(results)
 
@@ -401,10 +401,9 @@ class RunCollector:
         paths = {
             fmt: out_path(self._config, f"invariants_{fmt}") for fmt in ("html", "md", "sarif")
         }
-        try:
-            self.written.extend(write_reports(results, self.violations, paths))
-        except OSError as exc:
-            self.errors.append(f"cannot write a report: {exc}")
+        written, errors = write_reports(results, self.violations, paths)
+        self.written.extend(written)
+        self.errors.extend(errors)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         # Ctrl-C, SIGTERM and pytest.exit(), whatever its exit status; not xdist's -x.

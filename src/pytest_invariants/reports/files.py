@@ -10,7 +10,7 @@ from pathlib import Path
 from pytest_invariants.gate import Violation
 from pytest_invariants.model import RunResults
 from pytest_invariants.reports.view import RunView
-from pytest_invariants.results import write_atomically
+from pytest_invariants.results import WriteError, write_atomically
 
 __all__ = ["render_format", "write_reports"]
 
@@ -41,19 +41,28 @@ def write_reports(
     results: RunResults,
     violations: Sequence[Violation] | None,
     paths: Mapping[str, Path | None],
-) -> list[Path]:
-    """Write every requested report atomically; return the paths written."""
+) -> tuple[list[Path], list[str]]:
+    """Write every requested report atomically; return the paths written and the errors.
+
+    One target that cannot be written (`cannot write PATH: reason`) never stops
+    the others from being written.
+    """
     written: list[Path] = []
+    errors: list[str] = []
     wanted = {fmt: path for fmt, path in paths.items() if path is not None}
     if not wanted:
-        return written  # most runs write no report: build no view
+        return written, errors  # most runs write no report: build no view
     view = RunView.of(results, violations)  # built once, read by every report
     for fmt, path in wanted.items():
         text = _render_view(fmt, view)
-        write_atomically(path, text)
+        try:
+            write_atomically(path, text)
+        except WriteError as exc:
+            errors.append(str(exc))
+            continue
         written.append(path)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_invariants.reports import markdown
 
             markdown.append_step_summary(text)
-    return written
+    return written, errors

@@ -11,14 +11,14 @@ a value on its own line) is the whole document dumped by ruamel instead.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from ruamel.yaml import YAML
 
-from pytest_invariants.results import write_atomically
+from pytest_invariants.load.yamlsafe import decode_text, text_encoding
+from pytest_invariants.results import WriteError, write_atomically
 
 __all__ = ["ReviewError", "set_reviewed", "write_reviewed"]
 
@@ -106,7 +106,10 @@ def _scalar_end(line: str, start: int) -> int:
 def _edit(lines: list[str], item: Any, value: str, newline: str) -> bool:
     """Set `reviewed:` of one invariant in `lines`; return False when a text edit cannot."""
     quoted = f'"{value}"'
-    if KEY in item:
+    # Keys a merge key (`<<: *base`) brought in have no position in this mapping:
+    # only the mapping's own keys are edited or used to find where it ends.
+    own = [key for key in item if key in item.lc.data]
+    if KEY in own:
         key_line, _ = item.lc.key(KEY)
         value_line, value_col = item.lc.value(KEY)
         if value_line != key_line:
@@ -114,10 +117,10 @@ def _edit(lines: list[str], item: Any, value: str, newline: str) -> bool:
         line = lines[value_line]
         lines[value_line] = line[:value_col] + quoted + line[_scalar_end(line, value_col) :]
         return True
-    if item.fa.flow_style() or not item:
+    if item.fa.flow_style() or not own:
         return False
     col = item.lc.col
-    last_key = list(item)[-1]
+    last_key = max(own, key=lambda key: item.lc.key(key)[0])
     end = _block_end(lines, item.lc.key(last_key)[0], col)
     if end and not lines[end - 1].endswith(("\n", "\r")):
         lines[end - 1] += newline
@@ -179,9 +182,13 @@ def write_reviewed(path: Path, fingerprints: Mapping[str, str]) -> list[str]:
     """Write the fingerprints into the file `path`; return the ids whose value changed."""
     where = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReviewError(f"{where}: cannot read ({exc})") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReviewError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    decoded = decode_text(data)  # UTF-16 files too, exactly as the loader reads them
+    if decoded is None:
+        raise ReviewError(f"{where}: not UTF-8 or UTF-16 text -- save it as UTF-8")
+    text = decoded
     yaml = _yaml()
     doc = _load(yaml, text, where)
     current = {iid: item.get(KEY) for iid, item in _targets(doc, fingerprints, where).items()}
@@ -189,12 +196,11 @@ def write_reviewed(path: Path, fingerprints: Mapping[str, str]) -> list[str]:
     if not changed:
         return []
     new_text = set_reviewed(text, changed, where)
+    # Written back in the encoding it was read in (a UTF-16 file stays UTF-16).
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else text_encoding(data)
+    encoding = "utf-8" if encoding == "utf-8-sig" and not data.startswith(b"\xef") else encoding
     try:
-        mode = path.stat().st_mode & 0o7777
-        write_atomically(path, new_text)
-        # The atomic write goes through a private temporary file (mode 0600);
-        # the team's file keeps the permissions it had.
-        os.chmod(path, mode)
-    except OSError as exc:
-        raise ReviewError(f"{where}: cannot write ({exc})") from None
+        write_atomically(path, new_text, encoding)
+    except WriteError as exc:
+        raise ReviewError(str(exc)) from None
     return sorted(changed)

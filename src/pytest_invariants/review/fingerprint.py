@@ -23,6 +23,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pytest_invariants.load.yamlsafe import decode_text
 from pytest_invariants.model import Invariant, InvariantSet, ScopeEntry, ScopeKind
 from pytest_invariants.text import words
 
@@ -205,8 +206,8 @@ def disk_reader(rootdir: Path) -> SourceReader:
     def read(relative: str) -> str | None:
         if relative not in cache:
             try:
-                cache[relative] = (rootdir / relative).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                cache[relative] = decode_text((rootdir / relative).read_bytes())
+            except OSError:
                 cache[relative] = None
         return cache[relative]
 

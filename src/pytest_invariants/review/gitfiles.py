@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from pytest_invariants.load.yamlsafe import decode_text, text_encoding
+
 __all__ = [
     "WORKTREE",
     "FileDiff",
@@ -256,11 +258,13 @@ class Repo:
         """Return the text of repo-relative `path` at `commit`, or None when it is absent."""
         if commit == WORKTREE:
             try:
-                return (self.toplevel / path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                return decode_text((self.toplevel / path).read_bytes())
+            except OSError:
                 return None
         blob = self.read_blobs(commit, [path]).get(path)
-        return None if blob is None else blob.decode("utf-8", "replace")
+        if blob is None:
+            return None
+        return blob.decode(text_encoding(blob), "replace")  # UTF-16 as the loader reads it
 
     def export(self, commit: str, dest: Path, keep: Callable[[str], bool]) -> int:
         """Write the files of the current folder at `commit` that `keep` accepts into `dest`.
