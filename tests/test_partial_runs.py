@@ -239,46 +239,6 @@ def test_a_partial_invariant_is_still_gated_for_failing(pytester: pytest.Pyteste
     assert "LOY-001 (critical, owner loyalty) is failing" in result.stdout.str()
 
 
-def _exiting(call: str) -> str:
-    return f"import pytest\n\n\ndef test_zz():\n    {call}\n"
-
-
-INCOMPLETE = [
-    pytest.param(("--collect-only",), {}, id="collect-only"),
-    pytest.param((), {"test_broken.py": "import nowhere_to_be_found\n"}, id="collection-error"),
-    pytest.param(
-        (), {"test_bad_marker.py": VOUCHERS.replace("LOY-002", "LOY-02")}, id="unknown-marker"
-    ),
-    pytest.param((), {"test_zz_exit.py": _exiting("pytest.exit('bye')")}, id="pytest-exit"),
-    pytest.param(
-        (), {"test_zz_exit.py": _exiting("pytest.exit('ok', returncode=0)")}, id="pytest-exit-0"
-    ),
-    pytest.param((), {"test_zz_intr.py": _exiting("raise KeyboardInterrupt")}, id="interrupt"),
-    pytest.param(
-        (),
-        {"conftest.py": "def pytest_collection_finish(session):\n    raise RuntimeError('x')\n"},
-        id="internal-error",
-    ),
-]
-
-
-@pytest.mark.invariant("RUN-001", "RES-001")
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
-@pytest.mark.parametrize(("args", "files"), INCOMPLETE)
-def test_an_incomplete_session_leaves_the_previous_results_byte_identical(
-    pytester: pytest.Pytester, args: tuple[str, ...], files: dict[str, str], xdist: tuple[str, ...]
-) -> None:
-    make_project(pytester)
-    first, _ = run(pytester)
-    assert first.ret == 0
-    saved = (pytester.path / RESULTS).read_bytes()
-    for name, text in files.items():
-        (pytester.path / "tests" / name).write_text(text)
-    result, _ = run(pytester, *args, *xdist)
-    assert (pytester.path / RESULTS).read_bytes() == saved, output(result)
-    assert list((pytester.path / ".invariants").iterdir()) == [pytester.path / RESULTS]
-
-
 @pytest.mark.invariant("RUN-001")
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_an_unknown_marker_id_gives_the_same_located_error_under_xdist(

@@ -510,3 +510,61 @@ def test_closures_made_during_the_run_are_not_a_problem(
         """,
     )
     assert out == {"problems": [], "hit": True}
+
+
+TAMPERING = {
+    "callback": (
+        "sys.monitoring.register_callback(mine, sys.monitoring.events.LINE, "
+        "lambda code, line: sys.monitoring.DISABLE)",
+        "replaced the sys.monitoring LINE callback",
+    ),
+    "events": (
+        "sys.monitoring.set_local_events(mine, rules.later.__code__, 0)",
+        "cleared the sys.monitoring events",
+    ),
+}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring needs Python 3.12+")
+@pytest.mark.parametrize("how", sorted(TAMPERING))
+def test_a_test_that_tampers_with_our_monitoring_is_named_and_recording_is_rearmed(
+    pytester: pytest.Pytester, how: str
+) -> None:
+    tamper, message = TAMPERING[how]
+    pytester.makeini("[pytest]\npythonpath = src\n")
+    (pytester.path / "src" / "shop").mkdir(parents=True)
+    (pytester.path / "src" / "shop" / "__init__.py").write_text("")
+    (pytester.path / "src" / "shop" / "rules.py").write_text(
+        "def first(n):\n    return n + 1\n\n\ndef later(n):\n    return n * 2\n"
+    )
+    (pytester.path / "invariants.yaml").write_text(
+        "version: 1\ndefaults:\n  owner: o\ninvariants:\n"
+        "  - id: R-001\n    title: t\n    why: w\n    code: [shop.rules:first]\n"
+        "  - id: R-002\n    title: t\n    why: w\n    code: [shop.rules:later]\n"
+    )
+    pytester.makepyfile(
+        test_rules=f"""
+        import sys
+        import pytest
+        from shop import rules
+
+        @pytest.mark.invariant("R-001")
+        def test_a_tamperer():
+            assert rules.first(1) == 2
+            mine = next(i for i in range(6) if sys.monitoring.get_tool(i) == "pytest-invariants")
+            {tamper}
+
+        @pytest.mark.invariant("R-002")
+        def test_b_later():
+            assert rules.later(2) == 4
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--invariants", "-p", "no:cacheprovider", "-p", "no:randomly"
+    )
+    data = json.loads((pytester.path / ".invariants" / "results.json").read_text())
+    warnings = data["run"]["warnings"]
+    assert len(warnings) == 1 and message in warnings[0], warnings
+    assert warnings[0].startswith("test_rules.py::test_a_tamperer")
+    assert message in " ".join(result.stdout.str().split())  # rich wraps long lines
+    assert {inv["id"]: inv["status"] for inv in data["invariants"]}["R-002"] == "verified"

@@ -49,6 +49,7 @@ class SysMonRecorder(ScopeRecorder):
         self._codes: dict[int, types.CodeType] = {}
         self._hits: set[tuple[str, int]] = set()
         self._tests = 0
+        self._on_line: Any = None  # our LINE callback, to notice it replaced
 
     def start(self) -> None:
         """Claim a tool id, enable LINE events on the scope code, hook imports."""
@@ -68,6 +69,7 @@ class SysMonRecorder(ScopeRecorder):
     def end_test(self) -> dict[str, frozenset[int]]:
         """Return file -> lines executed since `begin_test`."""
         self._check_tool()
+        self._check_tampering()
         if not self._hits:
             return {}
         hits = list(self._hits)
@@ -103,8 +105,38 @@ class SysMonRecorder(ScopeRecorder):
             add((code.co_filename, line))
             return disable
 
+        self._on_line = on_line
         _mon.register_callback(tool, _mon.events.LINE, on_line)
         return True
+
+    def _check_tampering(self) -> None:
+        """Notice a test that replaced our callback or cleared our events; re-arm both.
+
+        Either one silently stops the recording (for later tests too): a callback of
+        someone else's on our tool id sees our lines (and may return DISABLE for
+        them), and cleared local events deliver nothing.
+        """
+        if self._tool is None:
+            return
+        line = _mon.events.LINE
+        previous = _mon.register_callback(self._tool, line, self._on_line)  # re-arms it
+        if previous is not self._on_line:
+            self.note(
+                f"test {self._tests} replaced the sys.monitoring LINE callback of tool id "
+                f"{self._tool} (now {previous!r}): lines of that test may be missing; re-armed"
+            )
+        cleared = [
+            code
+            for code in self._codes.values()
+            if not _mon.get_local_events(self._tool, code) & line
+        ]
+        if cleared:
+            for code in cleared:
+                _mon.set_local_events(self._tool, code, line)
+            self.note(
+                f"test {self._tests} cleared the sys.monitoring events of {len(cleared)} scope "
+                "code object(s): lines of that test may be missing; re-armed"
+            )
 
     def _check_tool(self) -> None:
         """Notice our tool id freed or taken by someone else; re-arm on a fresh id."""
