@@ -141,7 +141,9 @@ def gate_main(args: argparse.Namespace) -> int:
     if not results.info.complete:
         print("invariants gate: these results come from an incomplete run")
     if results.info.partial:
-        why = "; ".join(results.info.partial_reasons) or "some claiming tests did not run"
+        why = printable(
+            "; ".join(results.info.partial_reasons) or "some claiming tests did not run"
+        )
         print(
             f"invariants gate: the run was partial ({why}): partial invariants are judged "
             "only for failing"

@@ -79,7 +79,7 @@ def _partial_lines(summary: RunSummary, reporter: pytest.TerminalReporter, verbo
     results = summary.results
     assert results is not None
     if results.info.partial:
-        why = "; ".join(results.info.partial_reasons)
+        why = printable("; ".join(results.info.partial_reasons))
         count = sum(1 for res in results.invariants if res.partial)
         reporter.write_line(
             f"invariants: partial run ({why}): {count} invariant(s) partial, "
@@ -93,10 +93,9 @@ def _partial_lines(summary: RunSummary, reporter: pytest.TerminalReporter, verbo
         return
     for res in results.invariants:
         if res.skipped:
-            names = ", ".join(
-                f"{nodeid} ({why or 'no reason given'})" for nodeid, why in res.skipped
-            )
-            reporter.write_line(f"invariants: {res.invariant.id}: skipped claimants: {names}")
+            names = ", ".join(f"{nodeid} ({why or 'no reason'})" for nodeid, why in res.skipped)
+            line = f"invariants: {res.invariant.id}: skipped claimants: {names}"
+            reporter.write_line(printable(line))
 
 
 def print_run_summary(summary: RunSummary, reporter: pytest.TerminalReporter) -> None:
