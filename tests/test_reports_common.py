@@ -60,9 +60,10 @@ def test_the_run_view_holds_what_every_report_says() -> None:
     expected = [r.invariant.id for r in needs_attention(results)]
     assert [item.id for item in view.attention] == expected
     assert dict(view.counts) == by_status(results.invariants)
-    assert view.gate_count == 3 and view.gate["PART-1"][0].reason == "unverified"
+    # A partial invariant is gated only for failing and the flag (SPEC v1.1 section 5).
+    assert view.gate_count == 3 and view.gate["PART-1"][0].reason == "partial"
     part = view.get("PART-1")
-    assert part is not None and part.gate_reasons == ("unverified", "partial")
+    assert part is not None and part.gate_reasons == ("partial",)
     assert part.flags == ("partial",) and part.flag_words[0].startswith("partial:")
     assert RunView.of(results, None).gated is False
 

@@ -45,7 +45,7 @@ def test_quiet_prints_one_line_and_gate_failures() -> None:
     lines = _render(-1, width=200).splitlines()
     assert lines[0].startswith("invariants: 9 (1 failing, 3 unverified")
     assert lines[1] == "invariants gate: FAILED by 3 invariant(s)"
-    assert len(lines) == 6
+    assert len(lines) == 5
 
 
 def test_verbose_lists_every_link_with_its_evidence() -> None:

@@ -81,9 +81,9 @@ def test_shards_split_by_file_combine_to_the_serial_run(pytester: pytest.Pyteste
     first = _shard(pytester, "a.json", "tests/test_billing.py")
     second = _shard(pytester, "b.json", "tests/test_more.py")
     whole = json.loads(_shard(pytester, "whole.json").read_text())
-    assert (
-        json.loads(first.read_text())["run"]["partial"] is False
-    )  # a file split deselects nothing
+    shard_run = json.loads(first.read_text())["run"]
+    assert shard_run["partial"] is True  # a file split is a narrowed run (SPEC section 5)
+    assert shard_run["partial_reasons"] == ["arguments tests/test_billing.py"]
     merged = pytester.path / "merged.json"
     assert cli_main(["combine", str(first), str(second), "-o", str(merged)]) == 0
     combined = json.loads(merged.read_text())
@@ -91,6 +91,7 @@ def test_shards_split_by_file_combine_to_the_serial_run(pytester: pytest.Pyteste
     assert _every_link(combined) == _every_link(whole)
     assert statuses(combined)["PAY-002"] == "verified"  # only the second shard ran it for real
     assert combined["summary"] == whole["summary"]
+    assert combined["run"]["partial"] is False
 
 
 def test_combining_a_shard_with_itself_adds_nothing(
