@@ -237,8 +237,8 @@ def test_owners_lists_each_owner_with_statuses_and_what_breaks_the_gate(
         "mock-only" in blocks[0]
     )
     assert (
-        "PART-1   high      unverified  Title of PART-1  <- breaks the gate: unverified, "
-        "partial" in blocks[0]
+        # partial: gated only for the flag (SPEC v1.1 section 5), not for unverified
+        "PART-1   high      unverified  Title of PART-1  <- breaks the gate: partial" in blocks[0]
     )
     assert "@shop/orders: 1 invariant(s), 0 break the gate\n  PAY-001 " in out
     assert cli_main(["owners", "--results", str(tmp_path / "none.json")]) == 2

@@ -846,13 +846,9 @@ class ScopeResolver:
 
     def _file(self, raw: str, text: str, location: Location) -> ScopeEntry | Problem:
         path = Path(text)
-        # A scope is code of this project: a path that leaves the rootdir (absolute,
-        # `../..`, a link out) would make us read and report on any file on the machine.
-        if (
-            path.is_absolute()
-            or text.startswith("~")
-            or not _inside(self.rootdir / path, self.rootdir)
-        ):
+        # A scope is code of this project: a path that leaves the rootdir (absolute
+        # elsewhere, `../..`, a link out) would make us read and report on any file on the machine.
+        if text.startswith("~") or not _inside(self.rootdir / path, self.rootdir):
             return Problem(
                 location,
                 f"`{raw}` is outside the project (the rootdir {self.rootdir})",
