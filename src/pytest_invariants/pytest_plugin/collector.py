@@ -151,6 +151,7 @@ class RunCollector:
         self.collection_errors = 0
         self.interrupted = False
         self.stopped = ""  # xdist's "stopping after N failures"
+        self._collection_narrowed = False
         self._previous_sigterm: Any = None
         self.worker_recorder = ""  # the line recorder the xdist workers used
         self.worker_unmatched: set[tuple[str, str]] | None = None  # globs no worker matched
@@ -280,6 +281,7 @@ class RunCollector:
         previous index over (None: this is a whole run, it makes a new one).
         """
         narrowing = narrowing_of(self._config)
+        self._collection_narrowed = narrowing.collection
         reasons = list(narrowing.reasons)
         deselected = deselection_reason(self._config, self.deselected_count, reasons)
         if deselected:
@@ -374,8 +376,9 @@ class RunCollector:
         verdicts = classify(
             self._set, tests, suspect=self._suspects(), claims_unknown=not claims_known
         )
-        # In a narrowed run a glob naming tests elsewhere matches nothing here, rightly.
-        globs = () if reasons else self._glob_warnings()
+        # A run that did not collect everything cannot tell a typo from a glob naming
+        # tests it did not collect: only a run that collected everything warns.
+        globs = () if self._collection_narrowed else self._glob_warnings()
         warnings = globs + self._observation_warnings(tests)
         info = self._info(True, reasons, claims_known, warnings)
         return RunResults(self._set, verdicts, tuple(tests), info, index)
