@@ -26,6 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from pytest_invariants import __version__
+
 __all__ = ["CACHE_FILE", "FactsCache", "analysis_version"]
 
 CACHE_FILE: Final = Path(".invariants") / "scope-cache.json"
@@ -34,8 +36,6 @@ _FORMAT: Final = 1
 
 def analysis_version(modules: Iterable[str]) -> str:
     """Return a digest of the code that computes the facts (the files of `modules`)."""
-    from pytest_invariants import __version__
-
     try:  # the metadata, not `import coverage`: a warm run need not import coverage at all
         coverage_version = metadata.version("coverage")
     except metadata.PackageNotFoundError:

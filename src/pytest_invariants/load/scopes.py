@@ -29,6 +29,7 @@ from importlib.util import decode_source
 from pathlib import Path
 from typing import Final, TypeAlias
 
+from pytest_invariants.load import scopecache
 from pytest_invariants.load.pytestini import pytest_settings
 from pytest_invariants.load.scopecache import CACHE_FILE, FactsCache, analysis_version
 from pytest_invariants.model import Location, Problem, ScopeEntry, ScopeKind
@@ -278,8 +279,6 @@ _ANALYSIS: list[str] = []
 
 def _analysis() -> str:
     if not _ANALYSIS:
-        from pytest_invariants.load import scopecache
-
         _ANALYSIS.append(analysis_version([__file__, scopecache.__file__]))
     return _ANALYSIS[0]
 

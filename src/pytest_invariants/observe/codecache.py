@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+import pytest
+
 __all__ = ["CodeCache"]
 
 _SUFFIX: Final = ".marshal"
@@ -35,8 +37,6 @@ Pair = tuple[types.CodeType, types.CodeType]
 
 def _environment(builders: Iterable[str]) -> bytes:
     """Return what, besides the file itself, decides the compiled code."""
-    import pytest
-
     digest = hashlib.sha256()
     digest.update(f"{sys.version}\0{sys.flags.optimize}\0{pytest.__version__}\0".encode())
     digest.update(importlib.util.MAGIC_NUMBER)
