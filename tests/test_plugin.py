@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_invariants.cli.main import main as cli_main
+from tests.projects import links, run, statuses
 
 pytest_plugins = ["pytester"]
 
@@ -118,24 +119,6 @@ def make_project(
     (pytester.path / "invariants.yaml").write_text(invariants)
     (pytester.path / "tests").mkdir()
     (pytester.path / "tests" / "test_billing.py").write_text(tests)
-
-
-def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    out = pytester.path / "out.json"
-    result = pytester.runpytest_subprocess(
-        "--invariants", "--invariants-json", str(out), "-p", "no:cacheprovider", *args
-    )
-    data = json.loads(out.read_text()) if out.exists() else {}
-    return result, data
-
-
-def statuses(data: dict[str, Any]) -> dict[str, str]:
-    return {inv["id"]: inv["status"] for inv in data["invariants"]}
-
-
-def links(data: dict[str, Any], iid: str) -> dict[str, str]:
-    (inv,) = [inv for inv in data["invariants"] if inv["id"] == iid]
-    return {t["nodeid"]: t["link"] for t in inv["tests"]}
 
 
 @pytest.mark.invariant("LINK-001", "STAT-001", "STAT-002")
