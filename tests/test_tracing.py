@@ -94,6 +94,9 @@ def outer(n):
     total = sum(square(inner(i)) for i in range(n))
     evens = [i for i in range(n)
              if i % 2 == 0]
+    # A lambda body on a continuation line counts as the statement's first line.
+    evens = sorted(evens,
+                   key=lambda w: w)
     return total, evens
 
 

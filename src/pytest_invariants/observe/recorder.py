@@ -41,6 +41,7 @@ __all__ = [
     "LineRecorder",
     "ScopeRecorder",
     "statement_starts",
+    "tree_statement_starts",
 ]
 
 SYSMON: Final = "sys.monitoring"
@@ -285,8 +286,13 @@ def statement_starts(source: str) -> dict[int, int]:
     decorators. Lines that start a unit map to themselves; lines outside
     every unit are absent.
     """
+    return tree_statement_starts(ast.parse(source))
+
+
+def tree_statement_starts(tree: ast.AST) -> dict[int, int]:
+    """Return `statement_starts` of an already parsed module (before anything rewrote it)."""
     starts: dict[int, int] = {}
-    for first, last in _units(ast.parse(source)):
+    for first, last in _units(tree):
         for line in range(first, last + 1):
             starts[line] = first
     return starts

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from pytest_invariants.model import MutantStatus, Proof, RunResults
-from pytest_invariants.prove.engine import Task
 from pytest_invariants.reports.terminal import make_console
+
+if TYPE_CHECKING:  # the engine (and rich.progress) only for a run that proves
+    from pytest_invariants.prove.engine import Task
 
 __all__ = ["print_survivors", "summary_line", "survivor_lines"]
 
