@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/shop
 
-.PHONY: demo test lint conformance bench clean
+.PHONY: demo test lint conformance bench trial clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ conformance: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/overhead.py
+
+# Real suites against a hand-made ground truth (docs/trials.md); downloads into a cache.
+trial: $(BIN)/.installed
+	$(BIN)/python benchmarks/trial.py
 
 clean:
 	rm -rf $(VENV) .invariants $(EXAMPLE)/report.html $(EXAMPLE)/report.md $(EXAMPLE)/.invariants
