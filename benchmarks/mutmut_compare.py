@@ -189,6 +189,7 @@ def ours(suite: Suite, folder: Path) -> dict[str, Any]:
         "made": len(mutants),
         "mutants": len(run),
         "killed": sum(m["status"] in KILLED for m in run),
+        "timeouts": sum(m["status"] == "timeout" for m in run),
         "survived": sum(m["status"] == "survived" for m in run),
         "not_reached": len(mutants) - len(run),
         "status": {i["id"]: i["status"] for i in data["invariants"] if i["id"] in ids},
@@ -224,6 +225,7 @@ def mutmut(suite: Suite, folder: Path, names: list[str], tests: list[str]) -> di
         "seconds": seconds,
         "mutants": len(statuses),
         "killed": sum(s in KILLED for s in statuses),
+        "timeouts": sum(s == "timeout" for s in statuses),
         "survived": sum(s == "survived" for s in statuses),
     }
 
@@ -232,23 +234,31 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(float(r[key]) for r in runs)
 
 
+def _spread(runs: list[dict[str, Any]], key: str) -> str:
+    """The rounds' range: on a shared machine the noise is part of the result."""
+    values = [float(r[key]) for r in runs]
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
 def _report(name: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> None:
     last, other = mine[-1], theirs[-1]
     prove, mm = _median(mine, "seconds"), _median(theirs, "seconds")
     plain = _median(mine, "plain")
     per_ours = prove / max(last["mutants"], 1)
     per_mm = mm / max(other["mutants"], 1)
-    print(f"\n## {name}: plain suite {plain:.2f}s, with --invariants "
-          f"{_median(mine, 'observed'):.2f}s")
-    print("| tool | wall s | mutants run | killed | survived | s/mutant |")
+    ratios = [m["seconds"] / m["plain"] for m in mine]
+    print(f"\n## {name}: plain suite {plain:.2f}s ({_spread(mine, 'plain')}), with "
+          f"--invariants {_median(mine, 'observed'):.2f}s")
+    print("| tool | wall s (range) | mutants run | killed (timeout) | survived | s/mutant |")
     print("|---|---|---|---|---|---|")
-    print(f"| invariants prove | {prove:.2f} | {last['mutants']} | {last['killed']} | "
-          f"{last['survived']} | {per_ours:.4f} |")
-    print(f"| mutmut 3.8.1 | {mm:.2f} | {other['mutants']} | {other['killed']} | "
-          f"{other['survived']} | {per_mm:.4f} |")
+    print(f"| invariants prove | {prove:.2f} ({_spread(mine, 'seconds')}) | {last['mutants']} | "
+          f"{last['killed']} ({last['timeouts']}) | {last['survived']} | {per_ours:.4f} |")
+    print(f"| mutmut 3.8.1 | {mm:.2f} ({_spread(theirs, 'seconds')}) | {other['mutants']} | "
+          f"{other['killed']} ({other['timeouts']}) | {other['survived']} | {per_mm:.4f} |")
     print(f"per mutant: {per_mm / per_ours:.1f}x faster than mutmut; proof wall time = "
-          f"{prove / plain:.2f}x the plain suite; not reached (not run): {last['not_reached']} "
-          f"of {last['made']} made")
+          f"{prove / plain:.2f}x the plain suite (per round: "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}); not reached (not run): "
+          f"{last['not_reached']} of {last['made']} made")
     print(f"statuses: {last['status']}")
     for iid, survivors in last["survivors"].items():
         if survivors:

@@ -206,6 +206,41 @@ def test_an_infinite_loop_mutant_is_killed_by_timeout(project: pytest.Pytester) 
     assert time.monotonic() - started < 60
 
 
+WAIT = """\
+import time
+
+
+def settle(steps=0):
+    time.sleep(steps * 5)
+    return True
+"""
+
+
+def test_a_looping_mutant_meets_its_cpu_box_and_a_blocked_one_its_wall_box(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(**{"pkg/wait.py": WAIT})
+    project.makefile(".yaml", invariants=INVARIANTS + (
+        "  - id: WAIT\n    title: Settles\n    why: Demo.\n    code: [pkg.wait:settle]\n"
+    ))
+    project.makepyfile(test_wait=(
+        "import pytest\nfrom pkg import wait\n\n\n@pytest.mark.invariant('WAIT')\n"
+        "def test_settles():\n    assert wait.settle() is True\n"
+    ))
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "down or settles")
+    results = str(project.path / ".invariants" / "results.json")
+    assert cli_main(["prove", "LOOP", "WAIT", "--results", results, "--timeout-base", "2"]) == 9
+    proofs = _results(project)
+    loop = {f"{m['line']}:{m['operator']}": m for m in proofs["LOOP"]["proof"]["mutants"]}
+    # n += 1 computes forever: the kernel ends it after its CPU box (4 x its time + 0.1 s)
+    assert loop["13:arithmetic-swap"]["status"] == "timeout"
+    assert "CPU time box" in loop["13:arithmetic-swap"]["why"]
+    wait = {m["operator"]: m for m in proofs["WAIT"]["proof"]["mutants"]}
+    # steps=1 sleeps 5 s and uses no CPU: the wall-clock box (4 x its time + 2 s) ends it
+    assert wait["default-argument"]["status"] == "timeout"
+    assert "ran past its time box" in wait["default-argument"]["why"]
+
+
 def test_rerun_hits_the_cache_and_an_edit_misses_it(project: pytest.Pytester) -> None:
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fee")
     assert _prove(project, "FEE") == 0

@@ -10,8 +10,10 @@ a forked child's memory. What this module writes is ours:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import marshal
 import os
 import select
 import signal
@@ -49,7 +51,7 @@ from pytest_invariants.model import (
     ScopeKind,
     Status,
 )
-from pytest_invariants.prove.mutants import MUTATOR_VERSION, Mutant, distinct, generate
+from pytest_invariants.prove.mutants import MUTATOR_VERSION, Mutant, distinct_code, generate
 from pytest_invariants.results import proof_from_dict, proof_to_dict, write_atomically
 from pytest_invariants.status import classify
 
@@ -70,11 +72,14 @@ CACHE_PATH = Path(".invariants") / "proof-cache.json"
 # Version history of the cache format:
 # 1: one entry per invariant id: {key, proof}.
 # 2: the key covers the scope's own lines and which tests reached each mutant.
-CACHE_SCHEMA = "pytest-invariants/proof-cache/2"
+# 3: instead of which tests reached each mutant, which scope lines each test ran (the
+#    same information, known before any mutant is made).
+CACHE_SCHEMA = "pytest-invariants/proof-cache/3"
 DEFAULT_THRESHOLD = 1.0
 STARTUP_SECONDS = 120.0  # pytest start-up and collection in the worker
 QUIET_GRACE = 60.0  # the worker's silence beyond its longest time box, before it is ended
 PLAIN_EVERY = 5.0  # seconds between plain progress lines (no terminal)
+DONE_GRACE = 5.0  # seconds a worker that is done has to exit by itself
 
 
 @dataclass(frozen=True)
@@ -91,19 +96,27 @@ class ProveSettings:
 
 @dataclass(frozen=True)
 class Task:
-    """One invariant to prove: its mutants, which tests reach each one, the cache key."""
+    """One invariant to prove: its mutants, which tests reach each one, the cache key.
+
+    Planned in two steps: first what the cache key and the worker's start need
+    (tests, scope sources, the lines each test ran), then the mutants
+    (`_with_mutants`), made while the worker starts up.
+    """
 
     invariant_id: str
     threshold: float
     tests: tuple[str, ...]
     recorded: dict[str, float]  # each test's recorded duration, seconds
-    mutants: tuple[Mutant, ...]
-    reach: dict[str, tuple[str, ...]]  # mutant id -> the tests that ran its lines
+    mutants: tuple[Mutant, ...] = ()
+    reach: dict[str, tuple[str, ...]] = field(default_factory=dict)  # mutant id -> its tests
     sources: dict[str, str] = field(default_factory=dict)  # scope file -> source text
     paths: dict[str, str] = field(default_factory=dict)  # scope file -> absolute path
     modules: dict[str, str] = field(default_factory=dict)  # scope file -> dotted module
     skipped: int = 0  # equivalent or duplicate mutants left out
     key: str = ""
+    entries: tuple[ScopeEntry, ...] = ()  # the scope entries whose source could be read
+    executed: dict[str, dict[str, frozenset[int]]] = field(default_factory=dict)  # test->file
+    code: dict[str, bytes] = field(default_factory=dict)  # mutant id -> marshalled code
 
 
 @dataclass
@@ -168,16 +181,32 @@ def _scope_text(entry: ScopeEntry, source: str) -> str:
     return "\n".join(source.splitlines()[first - 1 : last])
 
 
+def _reached(
+    entries: Sequence[ScopeEntry], executed: Mapping[str, Mapping[str, frozenset[int]]]
+) -> dict[str, dict[str, list[int]]]:
+    """Return, per test, the scope lines it ran: which tests reach each mutant follows."""
+    return {
+        test: {
+            e.raw: sorted(line for line in files.get(e.file, ()) if e.contains_line(line))
+            for e in entries
+        }
+        for test, files in sorted(executed.items())
+    }
+
+
 def _cache_key(
     rootdir: Path,
     entries: Sequence[tuple[ScopeEntry, str]],
-    reach: Mapping[str, Sequence[str]],
+    executed: Mapping[str, Mapping[str, frozenset[int]]],
     tests: Sequence[str],
 ) -> str:
     """Fingerprint what a proof depends on: scope code, tests and their files, versions.
 
-    An edit elsewhere in a scope file (outside the scope's lines) keeps the key:
-    a PR re-proves only the invariants whose code or tests changed.
+    The mutants are a function of the scope code and the mutator's version, and
+    which tests reach each one a function of the scope lines each test ran, so
+    the key is known before any mutant is made. An edit elsewhere in a scope
+    file (outside the scope's lines) keeps the key: a PR re-proves only the
+    invariants whose code or tests changed.
     """
     parts: dict[str, Any] = {
         "tool": __version__,
@@ -187,7 +216,7 @@ def _cache_key(
             [e.raw, e.lines, hashlib.sha256(_scope_text(e, s).encode()).hexdigest()]
             for e, s in entries
         ],
-        "reach": {mid: sorted(t) for mid, t in sorted(reach.items())},
+        "reached": _reached([e for e, _ in entries], executed),
         "tests": sorted(tests),
         "test_files": {
             str(p.relative_to(rootdir)) if rootdir in p.parents else str(p): _digest(p)
@@ -197,15 +226,14 @@ def _cache_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _task(res: InvariantResult, rootdir: Path, durations: Mapping[str, float]) -> Task:
+def _head(res: InvariantResult, rootdir: Path, durations: Mapping[str, float]) -> Task:
+    """Plan a task up to its cache key: tests, scope sources, the lines each test ran."""
     inv = res.invariant
     links = _real_links(res)
     tests = tuple(link.nodeid for link in links)
-    mutants: dict[str, Mutant] = {}
     sources: dict[str, str] = {}
     modules: dict[str, str] = {}
     entries: list[tuple[ScopeEntry, str]] = []
-    skipped = 0
     for entry in inv.code:
         text = sources.get(entry.file) or _read(rootdir / entry.file)
         if text is None:
@@ -214,43 +242,61 @@ def _task(res: InvariantResult, rootdir: Path, durations: Mapping[str, float]) -
         entries.append((entry, text))
         if (module := _module_of(entry)) is not None:
             modules.setdefault(entry.file, module)
-        kept, gone = distinct(text, generate(text, entry.file, entry.lines))
-        skipped += gone
-        for mutant in kept:
-            mutants.setdefault(mutant.id, mutant)
-    # A test can kill a mutant only if it ran one of the mutated lines.
-    reach = {
-        mid: tuple(
-            link.nodeid
-            for link in links
-            if not link.executed.get(m.file, frozenset()).isdisjoint(m.lines)
-        )
-        for mid, m in mutants.items()
-    }
+    executed = {link.nodeid: dict(link.executed) for link in links}
     threshold = DEFAULT_THRESHOLD if inv.prove_threshold is None else float(inv.prove_threshold)
     return Task(
         invariant_id=inv.id,
         threshold=threshold,
         tests=tests,
         recorded={t: durations.get(t, 0.0) for t in tests},
-        mutants=tuple(mutants.values()),
-        reach=reach,
         sources=sources,
         paths={f: str((rootdir / f).resolve()) for f in sources},
         modules=modules,
-        skipped=skipped,
-        key=_cache_key(rootdir, entries, reach, tests),
+        key=_cache_key(rootdir, entries, executed, tests),
+        entries=tuple(e for e, _ in entries),
+        executed=executed,
     )
+
+
+def _with_mutants(task: Task) -> Task:
+    """Return `task` with its distinct mutants, their compiled code and who reaches each."""
+    mutants: dict[str, Mutant] = {}
+    code: dict[str, bytes] = {}
+    skipped = 0
+    for entry in task.entries:
+        text = task.sources[entry.file]
+        made = generate(text, entry.file, entry.lines)
+        kept, gone, compiled = distinct_code(text, made, task.paths[entry.file])
+        skipped += gone
+        for mutant in kept:
+            if mutant.id not in mutants:
+                mutants[mutant.id] = mutant
+                if mutant.id in compiled:
+                    code[mutant.id] = marshal.dumps(compiled[mutant.id])
+    # A test can kill a mutant only if it ran one of the mutated lines.
+    reach = {
+        mid: tuple(
+            test
+            for test in task.tests
+            if not task.executed.get(test, {}).get(m.file, frozenset()).isdisjoint(m.lines)
+        )
+        for mid, m in mutants.items()
+    }
+    return replace(task, mutants=tuple(mutants.values()), reach=reach, skipped=skipped, code=code)
+
+
+def _heads(results: RunResults, rootdir: Path, only: Sequence[str]) -> list[Task]:
+    durations = {ev.nodeid: ev.duration for ev in results.tests}
+    return [
+        _head(res, rootdir, durations)
+        for res in results.invariants
+        if _provable(res, only) and _real_links(res)
+    ]
 
 
 def plan(results: RunResults, rootdir: Path, only: Sequence[str] = ()) -> list[Task]:
     """Return one task per verified invariant with a scope (and a real passing test)."""
-    durations = {ev.nodeid: ev.duration for ev in results.tests}
-    return [
-        _task(res, rootdir, durations)
-        for res in results.invariants
-        if _provable(res, only) and _real_links(res)
-    ]
+    return [_with_mutants(head) for head in _heads(results, rootdir, only)]
 
 
 # -- the proof of one invariant as a value -------------------------------------------------------
@@ -360,7 +406,10 @@ def _save_cache(path: Path, entries: Mapping[str, Any], keep: set[str]) -> None:
 # -- the worker -----------------------------------------------------------------------------------
 
 
-def _spec(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings, fd: int) -> dict[str, Any]:
+def _spec_head(
+    tasks: Sequence[Task], rootdir: Path, settings: ProveSettings, fd: int
+) -> dict[str, Any]:
+    """The spec's first line: what the worker needs to start pytest and collect."""
     jobs = settings.jobs or os.cpu_count() or 1
     return {
         "rootdir": str(rootdir),
@@ -369,14 +418,27 @@ def _spec(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings, fd: int
         "jobs": jobs,
         "factor": settings.factor,
         "base": settings.base,
+        "python": sys.version,  # marshalled code is only read by the same interpreter
+        "tasks": [
+            {"id": t.invariant_id, "tests": list(t.tests), "recorded": t.recorded} for t in tasks
+        ],
+    }
+
+
+def _spec_body(tasks: Sequence[Task]) -> dict[str, Any]:
+    """The spec's second line, sent while the worker collects: the mutants."""
+    return {
         "tasks": [
             {
                 "id": t.invariant_id,
-                "tests": list(t.tests),
-                "recorded": t.recorded,
                 # A mutant no test reaches is not run: it is "not reached", never killed.
                 "mutants": [asdict(m) for m in t.mutants if t.reach.get(m.id)],
                 "reach": {mid: list(tests) for mid, tests in t.reach.items() if tests},
+                "code": {
+                    mid: base64.b64encode(code).decode("ascii")
+                    for mid, code in t.code.items()
+                    if t.reach.get(mid)
+                },
                 "sources": t.sources,
                 "paths": t.paths,
                 "modules": t.modules,
@@ -419,8 +481,14 @@ def _tail(log: IO[bytes], lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    """End the worker: SIGTERM lets it kill its children and remove its folder."""
+def _end(proc: subprocess.Popen[bytes], done: bool) -> None:
+    """End the worker: SIGTERM lets it kill its children and remove its folder.
+
+    A worker that said it is `done` is exiting by itself: it gets a moment first.
+    """
+    if done:
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=DONE_GRACE)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -431,25 +499,28 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 
 
 class _Run:
-    """One worker process proving every task; settles outcomes from its events."""
+    """One worker process proving every task; settles outcomes from its events.
 
-    def __init__(
-        self,
-        tasks: Sequence[Task],
-        rootdir: Path,
-        settings: ProveSettings,
-        tick: Callable[[int, int], None],
-    ) -> None:
-        self._tasks = {t.invariant_id: t for t in tasks}
-        self._rootdir, self._settings, self._tick = rootdir, settings, tick
-        self.outcomes = {t.invariant_id: _Outcome() for t in tasks}
+    `started()` starts the worker from the tasks' heads (tests to collect);
+    `send()` hands it the mutants, made meanwhile; `follow()` reads its events.
+    """
+
+    def __init__(self, heads: Sequence[Task], rootdir: Path, settings: ProveSettings) -> None:
+        self._tasks = {t.invariant_id: t for t in heads}
+        self._rootdir, self._settings = rootdir, settings
+        self._tick: Callable[[int, int], None] = lambda done, killed: None
+        self.outcomes = {t.invariant_id: _Outcome() for t in heads}
         longest = max(
-            (settings.factor * sum(t.recorded.values()) + settings.base for t in tasks),
+            (settings.factor * sum(t.recorded.values()) + settings.base for t in heads),
             default=0.0,
         )
         self._quiet = max(longest, 30.0) + QUIET_GRACE
+        self._done = False
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._fd = -1
 
-    def run(self) -> None:
+    @contextmanager
+    def started(self) -> Iterator[None]:
         read_fd, write_fd = os.pipe()
         with tempfile.TemporaryFile() as log:  # no name: nothing is left if we are killed
             proc = subprocess.Popen(
@@ -462,18 +533,34 @@ class _Run:
                 env=_worker_env(),
             )
             os.close(write_fd)
+            self._proc, self._fd = proc, read_fd
             try:
-                assert proc.stdin is not None
-                spec = _spec(list(self._tasks.values()), self._rootdir, self._settings, write_fd)
-                proc.stdin.write((json.dumps(spec) + "\n").encode("utf-8"))
-                proc.stdin.flush()  # stdin stays open: the worker's lifeline
-                self._follow(read_fd)
+                head = _spec_head(
+                    list(self._tasks.values()), self._rootdir, self._settings, write_fd
+                )
+                self._write(head)  # stdin stays open: the worker's lifeline
+                yield
             finally:
                 os.close(read_fd)
-                _end(proc)
+                _end(proc, self._done)
                 with suppress(OSError):
                     proc.stdin.close()  # type: ignore[union-attr]
             self._settle(f"the proof worker stopped (exit status {proc.returncode})", log)
+
+    def _write(self, line: dict[str, Any]) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        with suppress(BrokenPipeError):  # the worker died: its log says why (`_settle`)
+            self._proc.stdin.write((json.dumps(line) + "\n").encode("utf-8"))
+            self._proc.stdin.flush()
+
+    def send(self, tasks: Sequence[Task]) -> None:
+        """Hand the worker the mutants of every task (the same tasks, planned in full)."""
+        self._tasks = {t.invariant_id: t for t in tasks}
+        self._write(_spec_body(tasks))
+
+    def follow(self, tick: Callable[[int, int], None]) -> None:
+        self._tick = tick
+        self._follow(self._fd)
 
     def _follow(self, fd: int) -> None:
         # Until collection, start-up time; then each event buys the longest time box again.
@@ -491,6 +578,9 @@ class _Run:
                 outcome.results[str(event["id"])] = event
                 killed = MutantStatus(event.get("status", "error")).killed
                 self._tick(1, int(killed))
+            elif kind == "done":
+                self._done = True
+                return
             elif kind == "hang":
                 return
 
@@ -586,21 +676,35 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def prove(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings) -> dict[str, _Outcome]:
-    """Run every task in one worker process; return outcomes by invariant id.
+def _execute(
+    heads: Sequence[Task],
+    rootdir: Path,
+    settings: ProveSettings,
+    complete: Callable[[Task], Task],
+) -> tuple[list[Task], dict[str, _Outcome]]:
+    """Start the worker on the heads, complete the tasks meanwhile, run them.
 
-    On KeyboardInterrupt (or SIGTERM) the worker and its children are ended
-    before it re-raises.
+    The worker's start-up (interpreter, plugins, collection) is the largest
+    fixed cost of a proof; making the mutants overlaps it. On KeyboardInterrupt
+    (or SIGTERM) the worker and its children are ended before it re-raises.
     """
-    tasks = list(tasks)
-    if not tasks:
-        return {}
-    total = sum(1 for t in tasks for m in t.mutants if t.reach.get(m.id))
-    with _sigterm_interrupts(), _progress(settings, total) as tick:
-        run = _Run(tasks, rootdir, settings, tick)
-        if total:
-            run.run()
-    return run.outcomes
+    if not heads:
+        return [], {}
+    with _sigterm_interrupts():
+        run = _Run(heads, rootdir, settings)
+        with run.started():
+            tasks = [complete(head) for head in heads]
+            total = sum(1 for t in tasks for m in t.mutants if t.reach.get(m.id))
+            if total:
+                run.send(tasks)
+                with _progress(settings, total) as tick:
+                    run.follow(tick)
+    return tasks, run.outcomes
+
+
+def prove(tasks: Sequence[Task], rootdir: Path, settings: ProveSettings) -> dict[str, _Outcome]:
+    """Run every (planned) task in one worker process; return outcomes by invariant id."""
+    return _execute(list(tasks), rootdir, settings, lambda task: task)[1]
 
 
 def apply_proofs(results: RunResults, proofs: Mapping[str, Proof]) -> RunResults:
@@ -638,7 +742,7 @@ def prove_results(
     With the cache on, an invariant whose scope code and tests did not change
     keeps its cached proof; with it off, the cache file is neither read nor written.
     """
-    tasks = plan(results, rootdir, settings.only)
+    tasks = _heads(results, rootdir, settings.only)
     cache_path = rootdir / CACHE_PATH
     entries = _load_cache(cache_path) if settings.use_cache else {}
     proofs = _previous_proofs(results, tasks)
@@ -649,10 +753,10 @@ def prove_results(
             proofs[task.invariant_id] = hit
         else:
             to_run.append(task)
-    for task_id, outcome in prove(to_run, rootdir, settings).items():
-        task = next(t for t in to_run if t.invariant_id == task_id)
-        proofs[task_id] = _proof_for(task, outcome)
-        entries[task_id] = {"key": task.key, "proof": proof_to_dict(proofs[task_id])}
+    ran, outcomes = _execute(to_run, rootdir, settings, _with_mutants)
+    for task in ran:
+        proof = proofs[task.invariant_id] = _proof_for(task, outcomes[task.invariant_id])
+        entries[task.invariant_id] = {"key": task.key, "proof": proof_to_dict(proof)}
     updated = apply_proofs(results, proofs)
     if settings.use_cache:
         _save_cache(cache_path, entries, {res.invariant.id for res in results.invariants})

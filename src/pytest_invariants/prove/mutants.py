@@ -33,6 +33,7 @@ __all__ = [
     "Mutant",
     "code_fingerprint",
     "distinct",
+    "distinct_code",
     "function_code",
     "function_node",
     "generate",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 # Bump when the operators or the site order change: cached proofs become stale.
-MUTATOR_VERSION = 2
+MUTATOR_VERSION = 3
 WAIVER = re.compile(r"#\s*invariants:\s*equivalent\b")
 
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -64,7 +65,7 @@ class Mutant:
     variant: int
     diff: str
     waived: bool = False
-    end_line: int = 0  # the last line of the change (0: `line`)
+    end_line: int = 0  # the last line the change reaches (0: `line`; a default: its function's)
     default_of: str = ""  # a default-argument mutant: the parameter ...
     default_value: str = ""  # ... and its new value, as a Python literal
 
@@ -610,7 +611,8 @@ def _default_mutants(
             variant=0,
             diff=_diff(file, text_lines, span, new),
             waived=span[0] in waived,
-            end_line=span[2],
+            # A default is used by every call: a test reaches it by running the body.
+            end_line=func.end_lineno or span[2],
             default_of=param,
             default_value=repr(value),
         )
@@ -775,28 +777,43 @@ def distinct(source: str, mutants: Sequence[Mutant]) -> tuple[list[Mutant], int]
     cannot be killed); one that compiles to the same code as an earlier one is
     a duplicate (it would be killed or survive the same way).
     """
+    kept, skipped, _ = distinct_code(source, mutants)
+    return kept, skipped
+
+
+def distinct_code(
+    source: str, mutants: Sequence[Mutant], filename: str = "<scope>"
+) -> tuple[list[Mutant], int, dict[str, CodeType]]:
+    """Like `distinct`, and return each kept body mutant's code, compiled as `filename`.
+
+    Telling equivalent mutants apart needs their code anyway; handing it on
+    spares every forked child compiling its own mutant.
+    """
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return list(mutants), 0
+        return list(mutants), 0, {}
     seen: set[tuple[str, tuple[object, ...]]] = set()
     originals: dict[str, tuple[object, ...]] = {}
     kept: list[Mutant] = []
+    codes: dict[str, CodeType] = {}
     for mutant in mutants:
         if mutant.default_of:
             kept.append(mutant)  # the code stays; the default value changes
             continue
         try:
             if mutant.function not in originals:
-                code = mutant_code(tree, None, "<scope>", mutant.function, mutant.function_line)
+                code = mutant_code(tree, None, filename, mutant.function, mutant.function_line)
                 originals[mutant.function] = code_fingerprint(code)
-            changed = code_fingerprint(mutant_code(tree, mutant, "<scope>"))
+            code = mutant_code(tree, mutant, filename)
         except (SyntaxError, ValueError, RecursionError):
             kept.append(mutant)  # the worker reports why it cannot be applied
             continue
+        changed = code_fingerprint(code)
         key = (mutant.function, changed)
         if originals[mutant.function] == changed or key in seen:
             continue
         seen.add(key)
         kept.append(mutant)
-    return kept, len(mutants) - len(kept)
+        codes[mutant.id] = code
+    return kept, len(mutants) - len(kept), codes

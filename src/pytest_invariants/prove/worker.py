@@ -17,12 +17,18 @@ removed on the way out; a folder left by a process killed with SIGKILL is
 removed by the next worker that starts.
 
 Events go to the controller as JSON lines on the file descriptor named in the
-spec: `collected`, then `baseline` per task and `result` per mutant.
+spec: `collected`, then `baseline` per task, `result` per mutant, and `done`.
+
+Time boxes: a mutant's child gets a CPU-time box (its tests' own time x the
+factor + a small margin, SIGPROF from the kernel), which a loaded machine does
+not shrink, and a wall-clock box (the same x the factor + the base) for a
+mutant that blocks without computing (a wait that never ends).
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import contextlib
 import ctypes
 import functools
@@ -31,6 +37,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import marshal
 import os
 import re
 import select
@@ -45,7 +52,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from _pytest.runner import runtestprotocol
@@ -58,6 +65,10 @@ FOLDER_PREFIX = "invariants-prove-"
 _FOLDER = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-")
 _PR_SET_PDEATHSIG = 1
 _CACHE_TYPE = type(functools.lru_cache(maxsize=None)(len))
+# The CPU box's margin, seconds of CPU: pytest's own work around a test in a fresh fork
+# (hooks, reports, pages copied on write) is a few milliseconds; CPU time does not grow
+# with the machine's load, so this margin need not cover scheduling delays.
+CPU_MARGIN = 0.1
 
 
 # -- dying with the parent ----------------------------------------------------------------
@@ -166,8 +177,9 @@ def _scan(wanted: set[_Key]) -> dict[_Key, _Target]:
 class _Job:
     task: str
     tests: list[str]
-    budget: float
+    budget: float  # wall-clock seconds
     mutant: Mutant | None = None  # None: the baseline
+    cpu_budget: float = 0.0  # seconds of CPU; 0: no CPU box (the baseline)
 
     @property
     def name(self) -> str:
@@ -192,8 +204,11 @@ def _emit_to(fd: int) -> Callable[[dict[str, Any]], None]:
 class Runner:
     """A pytest plugin that replaces the test loop: baselines and mutants in forked children."""
 
-    def __init__(self, spec: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, spec: dict[str, Any], emit: Callable[[dict[str, Any]], None], folder: str = ""
+    ) -> None:
         self._spec = spec
+        self._folder = folder
         self._emit = emit
         self._tasks: dict[str, dict[str, Any]] = {t["id"]: t for t in spec["tasks"]}
         self._wanted = list(dict.fromkeys(n for t in spec["tasks"] for n in t["tests"]))
@@ -202,6 +217,9 @@ class Runner:
         self._trees: dict[str, ast.Module] = {}
         self._targets: dict[tuple[str, str, int], _Target | str] = {}
         self._durations: dict[str, float] = {}
+        self._cpu: dict[str, float] = {}  # each test's CPU seconds in its baseline
+        self._exiting: set[int] = set()  # children that reported and are exiting
+        self._code: dict[str, types.CodeType] = {}  # mutant id -> code compiled by the controller
         self._killer: dict[str, str] = {}  # task -> the test that killed its last mutant
         self._running: dict[int, _Running] = {}
 
@@ -241,6 +259,8 @@ class Runner:
         self._session = session
         self._items = {item.nodeid: item for item in session.items}
         self._emit({"event": "collected", "tests": len(self._items)})
+        if not self._receive_mutants():
+            self._leave(session.config)  # the controller has nothing for us, or is gone
         self._prepare()
         queue: list[_Job] = []
         for task in self._spec["tasks"]:
@@ -250,13 +270,60 @@ class Runner:
                 self._emit({"event": "baseline", "task": task["id"], "ok": False, "why": why})
                 continue
             queue.append(_Job(task["id"], list(task["tests"]), self._baseline_budget(task)))
+        self._warm()
         try:
             self._schedule(queue)
         finally:
             self._kill_children()
-        return True
+        self._emit({"event": "done"})
+        self._leave(session.config)
+
+    def _leave(self, config: pytest.Config) -> NoReturn:
+        """Exit now: this process ran no test, so there is no session to finish.
+
+        The session-finish hooks (the terminal summary, where hypothesis imports
+        itself: a second or more) would only delay the controller. Unconfigure
+        hooks still run: plugins release what they set up at configure time.
+        """
+        with suppress(Exception):
+            config._ensure_unconfigure()
+        shutil.rmtree(self._folder, ignore_errors=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _warm(self) -> None:
+        """Before the first fork: compute what pytest computes lazily, and freeze the heap.
+
+        Each item's `location` (a cached property) would otherwise be computed in
+        every child again. `gc.freeze()` moves every object to a generation the
+        collector never scans, so a child's collections do not touch (and copy)
+        the pages of the whole heap; only the child's own objects are collected.
+        """
+        for item in self._items.values():
+            with suppress(Exception):
+                item.location  # noqa: B018 - computed for its cache
+        gc.collect()
+        gc.freeze()
 
     # -- preparing, in the parent ------------------------------------------------------------
+
+    def _receive_mutants(self) -> bool:
+        """Read the spec's second line (the mutants, made while we collected) into the tasks."""
+        line = sys.stdin.buffer.readline()
+        if not line.strip():
+            return False
+        same_python = self._spec.get("python") == sys.version
+        for body in json.loads(line)["tasks"]:
+            task = self._tasks.get(body["id"])
+            if task is None:
+                continue
+            task.update(body)
+            if same_python:  # marshal's format belongs to one interpreter version
+                for mid, data in body.get("code", {}).items():
+                    with suppress(ValueError, EOFError, TypeError):
+                        self._code[mid] = marshal.loads(base64.b64decode(data))
+        return True
 
     def _baseline_budget(self, task: dict[str, Any]) -> float:
         recorded = sum(float(task["recorded"].get(n, 0.0)) for n in task["tests"])
@@ -320,11 +387,14 @@ class Runner:
                 if running.fd in ready:
                     chunk = os.read(running.fd, 65536)
                     running.data += chunk
-                    if not chunk:
-                        self._finish(pid, queue)
+                    # A child's result is one line: its slot is free once the line is in,
+                    # while the kernel is still tearing the child down.
+                    if not chunk or running.data.endswith(b"\n"):
+                        self._finish(pid, queue, complete=bool(chunk))
                 elif time.monotonic() >= running.deadline:
                     os.kill(pid, signal.SIGKILL)
                     self._finish(pid, queue, timed_out=True)
+            self._reap_exited()
 
     def _start(self, job: _Job) -> None:
         read_fd, write_fd = os.pipe()
@@ -338,17 +408,27 @@ class Runner:
         os.close(write_fd)
         self._running[pid] = _Running(job, read_fd, time.monotonic() + job.budget)
 
-    def _finish(self, pid: int, queue: list[_Job], timed_out: bool = False) -> None:
+    def _finish(
+        self, pid: int, queue: list[_Job], timed_out: bool = False, complete: bool = False
+    ) -> None:
         running = self._running.pop(pid)
         os.close(running.fd)
-        _, status = os.waitpid(pid, 0)
         job = running.job
         try:
             result: dict[str, Any] = json.loads(running.data) if running.data else {}
         except ValueError:
             result = {}
+        if complete and result:
+            self._exiting.add(pid)  # reaped once it has exited (`_reap_exited`)
+            status = 0
+        else:
+            _, status = os.waitpid(pid, 0)
         if timed_out:
-            result = {"status": "timeout", "why": f"ran past its time box ({job.budget:.2f}s)"}
+            why = f"ran past its time box ({job.budget:.2f}s)"
+            result = {"status": "timeout", "why": why}
+        elif not result and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGPROF:
+            why = f"used more than its CPU time box ({job.cpu_budget:.2f}s of CPU)"
+            result = {"status": "timeout", "why": why}
         elif not result:
             how = (
                 f"signal {os.WTERMSIG(status)}"
@@ -371,28 +451,52 @@ class Runner:
             self._emit({"event": "baseline", "task": job.task, "ok": False, "why": why})
             return
         self._durations.update(result.get("durations", {}))
+        self._cpu.update(result.get("cpu", {}))
         self._emit({"event": "baseline", "task": job.task, "ok": True, **result})
         task = self._tasks[job.task]
         for data in task["mutants"]:
             mutant = Mutant(**data)
             tests = list(task["reach"][mutant.id])
-            queue.append(_Job(job.task, tests, self._budget(task, tests), mutant))
+            wall, cpu = self._budget(task, tests)
+            queue.append(_Job(job.task, tests, wall, mutant, cpu))
 
-    def _budget(self, task: dict[str, Any], tests: Sequence[str]) -> float:
-        """A few times the tests' own time (the slower of recorded and baseline) + a margin."""
+    def _budget(self, task: dict[str, Any], tests: Sequence[str]) -> tuple[float, float]:
+        """Return the (wall, CPU) time boxes: a few times the tests' own time + a margin.
+
+        A test's own time is the largest of its recorded duration, its baseline
+        duration here and the CPU its baseline used (threads can use more CPU than
+        wall time).
+        """
         recorded = task["recorded"]
-        own = sum(max(self._durations.get(n, 0.0), float(recorded.get(n, 0.0))) for n in tests)
-        return float(self._spec["factor"]) * own + float(self._spec["base"])
+        own = sum(
+            max(
+                self._durations.get(n, 0.0),
+                self._cpu.get(n, 0.0),
+                float(recorded.get(n, 0.0)),
+            )
+            for n in tests
+        )
+        factor, base = float(self._spec["factor"]), float(self._spec["base"])
+        return factor * own + base, factor * own + min(base, CPU_MARGIN)
+
+    def _reap_exited(self) -> None:
+        for pid in list(self._exiting):
+            with suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue  # still exiting
+            self._exiting.discard(pid)
 
     def _kill_children(self) -> None:
-        for pid, running in list(self._running.items()):
+        for pid in [*self._running, *self._exiting]:
             with suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
             with suppress(OSError):
                 os.waitpid(pid, 0)
+        for running in self._running.values():
             with suppress(OSError):
                 os.close(running.fd)
         self._running.clear()
+        self._exiting.clear()
 
     # -- in the child ------------------------------------------------------------------------
 
@@ -407,11 +511,12 @@ class Runner:
             os.dup2(devnull, 0)
             os.close(int(self._spec["fd"]))  # only the parent speaks to the controller
             result = self._run_job(job)
-            os.write(fd, json.dumps(result).encode("utf-8"))
+            os.write(fd, (json.dumps(result) + "\n").encode("utf-8"))
         except BaseException as exc:  # noqa: BLE001 - the child must exit, whatever happened
             with suppress(Exception):
+                signal.setitimer(signal.ITIMER_PROF, 0)
                 why = f"{type(exc).__name__}: {exc}"
-                os.write(fd, json.dumps({"status": "error", "why": why}).encode("utf-8"))
+                os.write(fd, (json.dumps({"status": "error", "why": why}) + "\n").encode())
             code = 1
         finally:
             os._exit(code)
@@ -425,11 +530,15 @@ class Runner:
         order = sorted(job.tests, key=lambda n: n != killer)  # the last killer first
         items = [self._items[n] for n in order]
         durations: dict[str, float] = {}
-        failed = _run(self._session, items, durations)
+        cpu: dict[str, float] = {}
+        _arm_cpu_box(job.cpu_budget)
+        failed = _run(self._session, items, durations, cpu)
+        signal.setitimer(signal.ITIMER_PROF, 0)
         result: dict[str, Any] = {"status": "survived" if failed is None else "killed"}
         result["killed_by"] = failed
         if job.mutant is None:
             result["durations"] = durations
+            result["cpu"] = cpu
             result["seconds"] = sum(durations.values())
         return result
 
@@ -442,10 +551,30 @@ class Runner:
                 target.set_default(mutant.default_of, ast.literal_eval(mutant.default_value))
             else:
                 filename = target.functions[0].__code__.co_filename
-                target.swap(mutant_code(self._trees[mutant.file], mutant, filename))
+                code = self._code.get(mutant.id)
+                if code is None:
+                    code = mutant_code(self._trees[mutant.file], mutant, filename)
+                target.swap(_with_filename(code, filename))
         except (SyntaxError, ValueError, TypeError) as exc:
             return f"cannot apply: {exc}"
         return None
+
+
+def _with_filename(code: types.CodeType, filename: str) -> types.CodeType:
+    """Return `code` (and its nested code) as compiled from `filename`: tracebacks, coverage."""
+    if code.co_filename == filename:
+        return code
+    consts = tuple(
+        _with_filename(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _arm_cpu_box(seconds: float) -> None:
+    """Have the kernel end this process (SIGPROF) after `seconds` of CPU (0: never)."""
+    if seconds > 0:
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the default action ends the process
+        signal.setitimer(signal.ITIMER_PROF, seconds)
 
 
 def _no_traceback(*args: object, **kwargs: object) -> str:
@@ -453,7 +582,10 @@ def _no_traceback(*args: object, **kwargs: object) -> str:
 
 
 def _run(
-    session: pytest.Session | None, items: list[pytest.Item], durations: dict[str, float]
+    session: pytest.Session | None,
+    items: list[pytest.Item],
+    durations: dict[str, float],
+    cpu: dict[str, float],
 ) -> str | None:
     """Run `items` until the first failure; return its node id (None: all passed)."""
     for item in items:
@@ -463,7 +595,9 @@ def _run(
         item._repr_failure_py = _no_traceback  # type: ignore[method-assign,assignment]
     for index, item in enumerate(items):
         nextitem = items[index + 1] if index + 1 < len(items) else None
+        started = time.process_time()
         reports = runtestprotocol(item, log=False, nextitem=nextitem)
+        cpu[item.nodeid] = time.process_time() - started
         durations[item.nodeid] = sum(r.duration for r in reports)
         if any(r.failed for r in reports):
             if session is not None:
@@ -515,14 +649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     die_with_parent(int(spec["controller"]), signal.SIGTERM)
     sys.dont_write_bytecode = True  # no .pyc files in the user's tree
     sweep_stale_folders()
-    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
-    runner = Runner(spec, _emit_to(int(spec["fd"])))
-    try:
-        with _sigterm_interrupts():
+    with _sigterm_interrupts():  # before the folder exists: SIGTERM always removes it
+        folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+        runner = Runner(spec, _emit_to(int(spec["fd"])), folder)
+        try:
             return int(pytest.main(_pytest_args(spec, folder), plugins=[runner]))
-    finally:
-        runner._kill_children()
-        shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            runner._kill_children()
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
