@@ -464,3 +464,129 @@ def test_an_incomplete_session_leaves_the_previous_results_byte_identical(
     result, _ = run(pytester, *args, *xdist)
     assert (pytester.path / RESULTS).read_bytes() == saved, output(result)
     assert not list((pytester.path / ".invariants").rglob("*.tmp"))  # no half-written file
+
+
+# -- hostile objects in what the scope code reads (the assignment watch) -------------
+
+HOSTILE_READS = """
+    import sys
+
+
+    def __getattr__(name):  # PEP 562: any missing name blows up
+        raise RuntimeError(f"no {name} here")
+
+
+    class Meta(type):
+        def __getattribute__(cls, name):
+            raise RuntimeError("metaclass says no")
+
+
+    class Closed(metaclass=Meta):
+        pass
+
+
+    class Prickly:
+        @property
+        def __dict__(self):
+            raise RuntimeError("no dict for you")
+
+        def __getattribute__(self, name):
+            raise RuntimeError("no attributes either")
+
+        def __eq__(self, other):
+            raise RuntimeError("no comparing")
+
+        __hash__ = None
+
+
+    class Slotted:
+        __slots__ = ("value",)
+
+        def __init__(self):
+            self.value = 1
+
+
+    class Angry(list):
+        def __iter__(self):
+            raise RuntimeError("no iterating")
+
+
+    prickly = Prickly()
+    slotted = Slotted()
+    angry = Angry()
+
+
+    def helper(n):
+        return n
+
+
+    def total(n):
+        if n < 0:
+            return helper(n)
+        return (prickly, slotted, angry, Closed, helper(n), sys.modules.get("nowhere"))[4]
+"""
+
+HOSTILE_TESTS = """
+    import sys
+
+    import pytest
+
+    from shop import core
+
+
+    @pytest.fixture
+    def without_helper():
+        saved = core.helper
+        del core.helper  # deleted while the scope code runs
+        yield
+        core.helper = saved
+
+
+    @pytest.mark.invariant("SHP-001")
+    def test_hostile_objects_are_never_asked():
+        assert core.total(3) == 3
+
+
+    @pytest.mark.invariant("SHP-002")
+    def test_a_name_deleted_during_the_test(without_helper):
+        with pytest.raises(NameError):
+            core.total(-1)
+
+
+    @pytest.mark.invariant("SHP-003")
+    def test_a_module_that_replaces_itself_in_sys_modules(monkeypatch):
+        monkeypatch.setitem(sys.modules, "shop.core", object())
+        assert core.total(2) == 2
+"""
+
+
+@pytest.mark.invariant("DBL-002")
+def test_hostile_objects_in_what_the_scope_reads(pytester: pytest.Pytester) -> None:
+    from tests.projects import doubles, make, statuses
+    from tests.projects import run as run_project
+
+    invariants = "version: 1\ndefaults: {owner: shop}\ninvariants:\n" + "".join(
+        f"  - {{id: SHP-00{n}, title: t, why: w, code: [shop.core:total]}}\n" for n in (1, 2, 3)
+    )
+    make(
+        pytester,
+        {
+            "src/shop/__init__.py": "",
+            "src/shop/core.py": HOSTILE_READS,
+            "invariants.yaml": invariants,
+            "tests/test_core.py": HOSTILE_TESTS,
+        },
+    )
+    result, data = run_project(pytester)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, out
+    assert "Traceback" not in out and "could not" not in out, out
+    # SHP-003: replacing the module in sys.modules is a patch of it (monkeypatch's record).
+    assert statuses(data) == {"SHP-001": "verified", "SHP-002": "mock-only", "SHP-003": "mock-only"}
+    itself = "tests/test_core.py::test_a_module_that_replaces_itself_in_sys_modules"
+    replaced = doubles(data, itself)
+    assert [d["via"] for d in replaced] == ["monkeypatch.setitem"]
+    (deleted,) = doubles(data, "tests/test_core.py::test_a_name_deleted_during_the_test")
+    assert (deleted["target"], deleted["replacement"]) == ("shop.core.helper", "deleted")
+    warnings = [w for t in data["tests"] for w in t["observation_warnings"]]
+    assert warnings == []

@@ -161,6 +161,10 @@ class DoubleObserver:
         self._active: dict[int, tuple[object, list[DoubleRecord]]] = {}
         self._external: dict[DoubleRecord, int] = {}
         self._mock_targets: dict[int, tuple[object, str, bool, int]] = {}
+        # (id(owner), attribute) of every attribute a patch holds now, per token:
+        # the assignment watch must not report a patched name a second time.
+        self._held: dict[int, tuple[object, list[tuple[int, str]]]] = {}
+        self._held_count: dict[tuple[int, str], int] = {}
         self._current: dict[DoubleRecord, None] | None = None
         self._calls: dict[MockCall, None] = {}
         self._warnings: dict[str, None] = {}
@@ -217,6 +221,38 @@ class DoubleObserver:
             if active and self._current is not None:
                 self._current[record] = None
 
+    # -- what the assignment watch asks (observe/assignments.py) ------------
+
+    def is_mock(self, obj: object) -> bool:
+        """Return True for a mock of any hooked mock module (never asks the object)."""
+        return self._is_mock(obj)
+
+    is_plain_data = staticmethod(is_plain_data)
+
+    def describe(self, obj: object) -> ObjectRef | None:
+        """Describe `obj` as the original of a replacement (None for 'did not exist')."""
+        return self._ref(obj)
+
+    def words(self, obj: object) -> str:
+        """Say in words what `obj` is, as a replacement."""
+        if self._is_mock(obj):
+            return type(obj).__name__
+        return self._words(Replacement("", None, None, new=obj))
+
+    def is_user_file(self, filename: str) -> bool:
+        """Return True for the project's own files: inside the rootdir, not installed."""
+        return self._paths.is_user(filename)
+
+    def patched(self, owner: object, name: str) -> bool:
+        """Return True while a patch or monkeypatch holds `owner.name`."""
+        return (id(owner), name) in self._held_count
+
+    def note_assignment(self, record: DoubleRecord) -> None:
+        """Add a double seen by the assignment watch to the current test."""
+        with self._lock:
+            if self._current is not None:
+                self._current[record] = None
+
     def take_warnings(self) -> tuple[str, ...]:
         """Return and forget what could not be observed since the last call."""
         with self._lock:
@@ -227,6 +263,8 @@ class DoubleObserver:
 
     def replaced(self, token: object, event: Replacement) -> None:
         """Record `event` under `token` when a test runs or user code made it."""
+        if not event.item and isinstance(event.name, str):
+            self._hold(token, (id(event.owner), event.name))
         where, mocker_via, user_made = self._maker()
         if not self.recording and not user_made:
             return
@@ -243,12 +281,22 @@ class DoubleObserver:
     def restored(self, token: object) -> None:
         """Forget every replacement made under `token`: it has been undone."""
         with self._lock:
+            for held in self._held.pop(id(token), (None, []))[1]:
+                count = self._held_count.pop(held, 1) - 1
+                if count > 0:
+                    self._held_count[held] = count
             if self._active.pop(id(token), None) is None:
                 return
             # Let go of its mocks now: holding thousands alive slows the GC.
             # A call after the patch ended is still recorded, without a target.
             key = id(token)
             self._mock_targets = {k: v for k, v in self._mock_targets.items() if v[3] != key}
+
+    def _hold(self, token: object, key: tuple[int, str]) -> None:
+        with self._lock:
+            # Holding the token keeps its id from being reused before it ends.
+            self._held.setdefault(id(token), (token, []))[1].append(key)
+            self._held_count[key] = self._held_count.get(key, 0) + 1
 
     def mock_called(self, mock: object) -> None:
         """Record a call of `mock` when the calling frame is scope code."""

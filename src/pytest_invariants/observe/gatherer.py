@@ -12,10 +12,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pytest_invariants.model import DoubleKind, DoubleRecord, InvariantSet, Outcome, TestEvidence
+from pytest_invariants.model import (
+    DoubleKind,
+    DoubleRecord,
+    InvariantSet,
+    Outcome,
+    ScopeEntry,
+    ScopeKind,
+    TestEvidence,
+)
+from pytest_invariants.observe.assignments import AssignmentWatch, TestFiles
 from pytest_invariants.observe.choose import make_recorder
 from pytest_invariants.observe.doubles import DoubleObserver
 from pytest_invariants.observe.recorder import LineRecorder
@@ -30,6 +39,49 @@ def scope_files(invariant_set: InvariantSet, rootdir: Path) -> dict[str, str]:
         for entry in inv.code:
             files[os.path.realpath(rootdir / entry.file)] = entry.file
     return files
+
+
+def scope_module(entry: ScopeEntry) -> str | None:
+    """Return the module an entry's code lives in (None for a file outside the import path)."""
+    if entry.kind is ScopeKind.QUALNAME:
+        return entry.raw.strip().partition(":")[0]
+    return entry.dotted
+
+
+class _ReadNames:
+    """Which scope modules each invariant and each scope file stands for, and their reads."""
+
+    def __init__(self, invariant_set: InvariantSet) -> None:
+        self.chains: dict[str, set[tuple[str, ...]]] = {}
+        self.by_invariant: dict[str, tuple[str, ...]] = {}
+        self.by_file: dict[str, tuple[str, ...]] = {}
+        files: dict[str, dict[str, None]] = {}
+        for inv in invariant_set.invariants:
+            found: dict[str, None] = {}
+            for entry in inv.code:
+                module = scope_module(entry)
+                if module is None:
+                    continue
+                prefix = module + "."
+                chains = self.chains.setdefault(module, set())
+                chains.update(
+                    tuple(read[len(prefix) :].split("."))
+                    for read in entry.reads
+                    if read.startswith(prefix)
+                )
+                found[module] = None
+                files.setdefault(entry.file, {})[module] = None
+            if found:
+                self.by_invariant[inv.id] = tuple(found)
+        self.by_file = {file: tuple(modules) for file, modules in files.items()}
+
+    def modules(self, claims: Iterable[str], files: Iterable[str] = ()) -> dict[str, None]:
+        found: dict[str, None] = {}
+        for iid in claims:
+            found.update(dict.fromkeys(self.by_invariant.get(iid, ())))
+        for file in files:
+            found.update(dict.fromkeys(self.by_file.get(file, ())))
+        return found
 
 
 _NOT_TEST_CODE = (os.sep + "site-packages" + os.sep, os.sep + "_pytest" + os.sep, "pluggy")
@@ -100,10 +152,22 @@ class DetectorReporter:
 class EvidenceGatherer:
     """Start, stop and read the observers around each test."""
 
-    def __init__(self, invariant_set: InvariantSet, rootdir: Path) -> None:
+    def __init__(
+        self,
+        invariant_set: InvariantSet,
+        rootdir: Path,
+        testpaths: Sequence[str] = (),
+        python_files: Sequence[str] = ("test_*.py", "*_test.py"),
+    ) -> None:
         self._rootdir = rootdir
         self._files = scope_files(invariant_set, rootdir)
         self._doubles = DoubleObserver(rootdir, list(self._files))
+        self._reads = _ReadNames(invariant_set)
+        tests = TestFiles(
+            str(rootdir), self._doubles.is_user_file, self._files, testpaths, python_files
+        )
+        self._assignments = AssignmentWatch(self._reads.chains, tests, self._doubles)
+        self._nodeid = ""
         self._recorder: LineRecorder | None = None
         self._started = 0.0
         self._problems_seen = 0
@@ -123,6 +187,7 @@ class EvidenceGatherer:
             cache = self._rootdir / ".invariants" / "probes"
             self._recorder = make_recorder(list(self._files), cache_dir=cache)
             self._recorder.start()
+        self._assignments.begin_test()  # the originals, before any fixture runs
 
     def uninstall(self) -> None:
         """Remove every hook and instrument, restoring what was there."""
@@ -138,6 +203,18 @@ class EvidenceGatherer:
         if self._recorder is not None:
             self._recorder.begin_test()
         self._doubles.begin_test(nodeid)
+        self._nodeid = nodeid
+        self._assignments.begin_test()
+
+    def check_assignments(self, claims: Sequence[str], moment: str) -> None:
+        """Look for fakes bound by assignment in what the claimed invariants' code reads.
+
+        Called when a claiming test's setup ends and when its call ends: a fixture
+        that restores the name in teardown must not hide its fake.
+        """
+        modules = self._reads.modules(claims)
+        if modules:
+            self._assignments.check(modules, f"{self._nodeid} (bound {moment})")
 
     def _relative(self, executed: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
         # The recorder reports the very paths it was given (the keys of _files), so
@@ -164,6 +241,12 @@ class EvidenceGatherer:
         duration = time.perf_counter() - self._started
         executed = self._recorder.end_test() if self._recorder is not None else {}
         warnings = self._new_recorder_problems()
+        relative = self._relative(executed) if executed else {}
+        if relative or claims:
+            modules = self._reads.modules(claims, relative)
+            if modules:
+                where = f"{nodeid} (bound at the end of the test)"
+                self._assignments.check(modules, where)
         doubles, calls = self._doubles.end_test()
         warnings += self._doubles.take_warnings()
         return TestEvidence(
@@ -171,7 +254,7 @@ class EvidenceGatherer:
             outcome=Outcome.PASSED,  # the receiving side sets the real outcome from the reports
             claims=tuple(claims),
             glob_claims=tuple(glob_claims),
-            executed=self._relative(executed) if executed else {},
+            executed=relative,
             doubles=doubles,
             mock_calls=calls,
             duration=duration,

@@ -31,7 +31,7 @@ import types
 from collections.abc import Iterable, Iterator
 from functools import cached_property, partial, partialmethod
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from pytest_invariants.observe.importwatch import PostImportHook
 
@@ -201,6 +201,9 @@ def _module_stem(path: str) -> str:
 
 # -- finding the code of a module -------------------------------------------
 
+# A class's namespace, read through type's own descriptor (no metaclass can intercept it).
+_CLASS_DICT: Final[Any] = vars(type)["__dict__"]
+
 
 def _module_functions(module: types.ModuleType) -> Iterator[types.FunctionType]:
     """Yield the functions reachable from a module's namespace.
@@ -217,12 +220,16 @@ def _module_functions(module: types.ModuleType) -> Iterator[types.FunctionType]:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, types.FunctionType):
-            yield obj
-            stack.extend(_function_links(obj))
-        elif isinstance(obj, type):
-            if getattr(obj, "__module__", None) == module.__name__:
-                stack.extend(vars(obj).values())
+        # type(), never isinstance() or getattr(): a module-level object's own
+        # __getattribute__ (or its metaclass's) may raise, and must never run.
+        kind = type(obj)
+        if issubclass(kind, types.FunctionType):
+            yield obj  # type: ignore[misc]
+            stack.extend(_function_links(obj))  # type: ignore[arg-type]
+        elif issubclass(kind, type):
+            namespace = _CLASS_DICT.__get__(obj)
+            if namespace.get("__module__") == module.__name__:
+                stack.extend(namespace.values())
         else:
             stack.extend(_wrapper_links(obj))
 
@@ -248,6 +255,11 @@ def _function_links(func: types.FunctionType) -> list[object]:
 
 
 def _wrapper_links(obj: object) -> list[object]:
+    kind = type(obj)
+    if not issubclass(kind, (staticmethod, classmethod, property, partial, partialmethod)) and (
+        not issubclass(kind, cached_property)
+    ):
+        return []  # checked on the type: never ask an arbitrary object
     if isinstance(obj, (staticmethod, classmethod)):
         return [obj.__func__]
     if isinstance(obj, property):

@@ -44,7 +44,12 @@ class TestObserver:
     def __init__(self, config: pytest.Config, invariant_set: InvariantSet) -> None:
         self._config = config
         self._set = invariant_set
-        self._gatherer = EvidenceGatherer(invariant_set, config.rootpath)
+        self._gatherer = EvidenceGatherer(
+            invariant_set,
+            config.rootpath,
+            testpaths=[str(p) for p in config.getini("testpaths")],
+            python_files=[str(p) for p in config.getini("python_files")],
+        )
 
         self.detectors: list[str] = []
         # Set by a collector in this process: evidence then skips the report (and
@@ -136,7 +141,11 @@ class TestObserver:
         if timings is not None:
             timings.tests += 1
             timings.add("per_test", started)
-        return (yield)
+        result = yield
+        claims = item.stash.get(CLAIMS, _NO_CLAIMS).ids
+        if claims:  # every fixture is set up: a fake it bound by assignment is in place
+            self._gatherer.check_assignments(claims, "when its setup ended")
+        return result
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -148,7 +157,11 @@ class TestObserver:
             # the controller still knows which invariants the crashed test claimed.
             claims = item.stash[CLAIMS]
             report.invariants_claims = [list(claims.ids), list(claims.by_glob)]  # type: ignore[attr-defined]
-        if call.when == "teardown":
+        if call.when == "call":
+            claimed = item.stash.get(CLAIMS, _NO_CLAIMS).ids
+            if claimed:  # before teardown undoes what the test or its fixtures bound
+                self._gatherer.check_assignments(claimed, "when its call ended")
+        elif call.when == "teardown":
             timings = self.timings
             started = time.process_time() if timings is not None else 0.0
             claims = item.stash.get(CLAIMS, _NO_CLAIMS)
