@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import operator
 import os
 import sys
 import types
@@ -122,6 +123,29 @@ class _Link:
     last: object
     found: DoubleRecord | None = None  # the verdict on `last`, without `where`
 
+    @property
+    def get(self) -> Callable[[str, object], object]:
+        """Return a `get(name, default)` that looks the way Python would, never asking."""
+        if len(self.dicts) == 1:
+            return self.dicts[0].get
+        return functools.partial(_lookup_default, self.dicts)
+
+
+@dataclass(eq=False)
+class _Module:
+    """The links of one scope module, laid out for the check's hot path."""
+
+    module: object
+    links: list[_Link]
+    lookups: list[tuple[Callable[[str, object], object], str]]  # (get, name) per link
+    # Per link: the value last seen, or _AGAIN while it holds a fake (checked every time).
+    expected: list[object]
+
+
+def _lookup_default(dicts: _Dicts, name: str, default: object) -> object:
+    found = _lookup(dicts, name)
+    return default if found is MISSING else found
+
 
 def _lookup(dicts: _Dicts, name: str) -> object:
     for mapping in dicts:
@@ -177,7 +201,7 @@ class AssignmentWatch:
         self._chains = {name: sorted(set(chains)) for name, chains in modules.items()}
         self._is_test_file = is_test_file
         self._observer = observer
-        self._resolved: dict[str, tuple[object, list[_Link]]] = {}
+        self._resolved: dict[str, _Module] = {}
         self._unresolved = dict.fromkeys(self._chains)
         self._reported: set[int] = set()
 
@@ -192,7 +216,7 @@ class AssignmentWatch:
         if self._unresolved:
             for name in list(self._unresolved):
                 try:
-                    self._links(name)
+                    self._state(name)
                 except Exception as exc:  # noqa: BLE001 - observation must never break a test
                     self._unresolved.pop(name, None)
                     self._observer.warn(f"pytest-invariants could not read {name}: {exc!r}")
@@ -201,33 +225,44 @@ class AssignmentWatch:
         """Report every double bound now in a name the code of `modules` reads."""
         for name in modules:
             try:
-                links = self._links(name)
+                state = self._state(name)
             except Exception as exc:  # noqa: BLE001 - observation must never break a test
                 self._observer.warn(
                     f"pytest-invariants could not read the names {name} reads: {exc!r}"
                 )
                 continue
-            for link in links:
+            if state is None:
+                continue
+            # The hot path: one dict lookup per link, compared by identity in C.
+            now = [get(key, MISSING) for get, key in state.lookups]
+            if all(map(operator.is_, now, state.expected)):
+                continue
+            for index, link in enumerate(state.links):
+                if now[index] is state.expected[index]:
+                    continue
                 try:
-                    self._check_link(link, where)
+                    self._check_link(link, now[index], where)
                 except Exception as exc:  # noqa: BLE001 - one odd object costs its link only
                     self._observer.warn(
                         f"pytest-invariants could not check {link.target} for a fake: {exc!r}"
                     )
+                state.expected[index] = link.last if link.found is None else _AGAIN
 
     # -- links ---------------------------------------------------------------
 
-    def _links(self, name: str) -> list[_Link]:
+    def _state(self, name: str) -> _Module | None:
         module = sys.modules.get(name)
         state = self._resolved.get(name)
-        if state is not None and state[0] is module:
-            return state[1]
+        if state is not None and state.module is module:
+            return state
         if module is None or not issubclass(type(module), types.ModuleType):
-            return []  # not imported yet: nothing of it can have run
+            return None  # not imported yet: nothing of it can have run
         links = self._resolve(name, module)
-        self._resolved[name] = (module, links)
+        lookups = [(link.get, link.name) for link in links]
+        state = _Module(module, links, lookups, [_UNSEEN] * len(links))
+        self._resolved[name] = state
         self._unresolved.pop(name, None)
-        return links
+        return state
 
     def _resolve(self, name: str, module: object) -> list[_Link]:
         links: dict[tuple[int, str], _Link] = {}
@@ -249,8 +284,7 @@ class AssignmentWatch:
                 owner, dicts = value, next_dicts
         return list(links.values())
 
-    def _check_link(self, link: _Link, where: str) -> None:
-        current = _lookup(link.dicts, link.name)
+    def _check_link(self, link: _Link, current: object, where: str) -> None:
         if current is not link.last:
             link.last = current
             link.found = self._judge(link, current)
@@ -305,6 +339,7 @@ class AssignmentWatch:
 
 
 _UNSEEN: Final = object()  # a link's `last` before its first check: judged then
+_AGAIN: Final = object()  # never bound anywhere: a link holding a fake is looked at each check
 
 
 def _record(link: _Link, kind: DoubleKind, words: str, original: ObjectRef | None) -> DoubleRecord:
