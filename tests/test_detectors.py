@@ -146,6 +146,90 @@ def test_responses_is_an_http_double(pytester: pytest.Pytester) -> None:
         assert links[(iid, "test_validate_without_http")] == "real"
 
 
+def test_responses_is_reported_once_at_the_tests_line(pytester: pytest.Pytester) -> None:
+    """One activation, one double: not also a unittest.mock.patch made in site-packages."""
+    _need("responses")
+    tests = """
+        import pytest, responses
+        from app.pay import charge
+
+        @pytest.fixture(scope="module")
+        def wide():
+            with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+                rsps.post("https://pay.example.test/charge", json={"ok": True})
+                yield rsps
+
+        @pytest.mark.invariant("PAY-HTTP")
+        @responses.activate
+        def test_decorated():
+            responses.post("https://pay.example.test/charge", json={"ok": True})
+            assert charge(5) is True
+
+        @pytest.mark.invariant("PAY-HTTP")
+        def test_started_by_hand():
+            responses.start()
+            try:
+                responses.post("https://pay.example.test/charge", json={"ok": True})
+                assert charge(5) is True
+            finally:
+                responses.stop()
+                responses.reset()
+
+        @pytest.mark.invariant("PAY-REQ")
+        def test_first_under_a_module_fixture(wide):
+            assert charge(1) is True
+
+        @pytest.mark.invariant("PAY-REQ")
+        def test_second_under_a_module_fixture(wide):
+            assert charge(2) is True
+    """
+    after = """
+        import pytest
+        from app.pay import validate
+
+        @pytest.mark.invariant("PAY-REQ")
+        def test_after_the_module_fixture_ended():
+            assert validate(3) == 3
+    """
+    _project(pytester, {"pay": PAY_REQUESTS}, HTTP_INVARIANTS, tests)
+    (pytester.path / "tests" / "test_later.py").write_text(textwrap.dedent(after))
+    result, data = _run(pytester, "-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str()
+    where = {
+        "test_decorated": "tests/test_it.py:11",  # its first decorator, as for @patch
+        "test_started_by_hand": "tests/test_it.py:19",  # the responses.start() line
+        "test_first_under_a_module_fixture": "tests/test_it.py:7",  # the fixture's `with`
+        "test_second_under_a_module_fixture": "tests/test_it.py:7",
+    }
+    doubles = {t["nodeid"].rpartition("::")[2]: t["doubles"] for t in data["tests"]}
+    for test, place in where.items():
+        assert {(d["via"], d["where"]) for d in doubles[test]} == {("responses", place)}, test
+    # One activation is one double under its names, each name once.
+    for test in ("test_decorated", "test_first_under_a_module_fixture"):
+        names = sorted((d["target"], tuple(d.get("aliases", ()))) for d in doubles[test])
+        assert names == [
+            ("http", ("requests.adapters.HTTPAdapter.send",)),
+            ("requests.adapters.HTTPAdapter.send", ("http",)),
+        ]
+    # responses.start() is a bound method taken before the detector hooked the class:
+    # the patch it starts is still seen, as responses', at the test's line.
+    (by_hand,) = doubles["test_started_by_hand"]
+    assert by_hand["target"] == "requests.adapters.HTTPAdapter.send"
+    assert doubles["test_after_the_module_fixture_ended"] == []
+    links = _links(data)
+    assert links[("PAY-HTTP", "test_decorated")] == "mock-based"
+    assert links[("PAY-REQ", "test_first_under_a_module_fixture")] == "mock-based"
+    assert links[("PAY-REQ", "test_second_under_a_module_fixture")] == "mock-based"
+    assert links[("PAY-REQ", "test_after_the_module_fixture_ended")] == "real"
+    (inv,) = [inv for inv in data["invariants"] if inv["id"] == "PAY-HTTP"]
+    (decorated,) = [t for t in inv["tests"] if t["nodeid"].endswith("::test_decorated")]
+    told = [line for line in decorated["evidence"] if "replaced" in line]
+    assert told == [
+        "responses replaced http (also requests.adapters.HTTPAdapter.send) with "
+        "responses.RequestsMock at tests/test_it.py:11: it is listed in must_be_real"
+    ]
+
+
 def test_requests_mock_is_an_http_double(pytester: pytest.Pytester) -> None:
     _need("requests_mock")
     tests = """
@@ -283,6 +367,11 @@ def test_moto_is_an_aws_double(pytester: pytest.Pytester) -> None:
         assert links[(iid, "test_key_without_aws")] == "real"
     # moto's private responses mock passes other traffic through: it is not reported as `http`.
     assert "responses replaced http" not in json.dumps(data)
+    # Nor are the patches moto starts itself (responses' HTTPAdapter.send, its config dict):
+    # moto's doubles are moto's, reported once per activation at the test's own line.
+    for test in data["tests"]:
+        assert {d["via"] for d in test["doubles"]} <= {"moto"}, test["doubles"]
+        assert all(d["where"].startswith("tests/test_it.py:") for d in test["doubles"])
 
 
 # -- the clock: freezegun, time-machine -------------------------------------------
@@ -565,6 +654,7 @@ class RecordingReporter:
     def __init__(self, fail: bool = False) -> None:
         self.events: list[tuple[str, object]] = []
         self.words: list[tuple[str, str]] = []  # (replacement, via) of each activation
+        self.owned: list[str] = []  # the packages whose own patches are the detector's
         self.fail = fail
 
     def activated(
@@ -583,6 +673,9 @@ class RecordingReporter:
 
     def deactivated(self, key: object) -> None:
         self.events.append(("-", key))
+
+    def owns(self, package: str, via: str) -> None:
+        self.owned.append(package)
 
     def targets(self) -> list[str]:
         return [name for name, _ in self.events]

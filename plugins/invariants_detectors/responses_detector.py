@@ -1,8 +1,9 @@
 """Detect the `responses` library faking HTTP for `requests`.
 
-responses patches `requests.adapters.HTTPAdapter.send` with `unittest.mock.patch`,
-which the built-in observer already records under that dotted name. This
-detector adds the named boundary `http`, so an invariant with
+responses patches `requests.adapters.HTTPAdapter.send` with `unittest.mock.patch`
+from its own code; that patch is this detector's (`DoubleReporter.owns`), so
+each activation is one double, reported once at the test's line, under the
+named boundary `http` and that dotted name: an invariant with
 `must_be_real: [http]` is spoiled whichever HTTP library the code uses.
 Hook point: `responses.RequestsMock.start` / `stop`, which every form goes
 through (`@responses.activate`, `with responses.RequestsMock()`,

@@ -189,8 +189,10 @@ def custom_detector(*, name: str, on_import: Mapping[str, ModuleHook]) -> Detect
     once the suite imports that module (at session start when it already has);
     the hook wraps what it needs (`wrap_method`, `Activations`) and returns the
     functions that undo it. The detector is active, and `install` returns
-    `name`, when the top-level package of any of those modules is installed.
-    The library is never imported by the detector itself.
+    `name`, when the top-level package of any of those modules is installed;
+    the reporter is then told that the package's own `unittest.mock` patches
+    are this detector's (`DoubleReporter.owns`). The library is never imported
+    by the detector itself.
     """
     hooks = dict(on_import)
     undo_by_config: dict[int, list[Undo]] = {}
@@ -201,9 +203,12 @@ def custom_detector(*, name: str, on_import: Mapping[str, ModuleHook]) -> Detect
     ) -> str | None:
         active = False
         for module, hook in hooks.items():
-            if not is_installed(module.partition(".")[0]):
+            package = module.partition(".")[0]
+            if not is_installed(package):
                 continue
             active = True
+            # A reporter of someone else's (a test double of it) may lack `owns`.
+            _quietly(lambda reporter=reporter, package=package: reporter.owns(package, name))
 
             def install(loaded: ModuleType, hook: ModuleHook = hook) -> Sequence[Undo]:
                 return hook(loaded, reporter)

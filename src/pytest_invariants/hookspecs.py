@@ -45,6 +45,16 @@ class DoubleReporter(Protocol):
     def deactivated(self, key: object) -> None:
         """Report that the double activated with `key` is no longer active."""
 
+    def owns(self, package: str, via: str) -> None:
+        """Say that the patches `package`'s own code starts are doubles of the detector `via`.
+
+        A `unittest.mock` patch started from inside the installed library (its
+        `start()` patching a transport) is then reported as `via`'s, at the test's
+        place, and not at all once the detector reports the activation itself: one
+        double, not two. `detector()` and `custom_detector()` call it for the
+        libraries they hook.
+        """
+
 
 @hookspec
 def pytest_invariants_install_detector(

@@ -130,23 +130,45 @@ def _describe_double(double: DoubleRecord) -> str:
         if double.original and double.original.dotted and double.original.dotted != double.target
         else ""
     )
-    what = f"{double.target}{replaced}"
+    also = f" (also {', '.join(double.aliases)})" if double.aliases else ""
+    what = f"{double.target}{also}{replaced}"
     return f"{double.via} replaced {what} with {double.replacement} at {double.where}"
 
 
+def _one_double(double: DoubleRecord) -> tuple[object, ...]:
+    """Identify one double across the records of its names (a detector's `http` and the
+    `requests.adapters.HTTPAdapter.send` it patches are one activation, told once)."""
+    names = frozenset((double.target, *double.aliases))
+    return (names, double.via, double.replacement, double.where)
+
+
 def _double_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]]:
+    told: set[tuple[object, ...]] = set()
     for double in ev.doubles:
         if double.kind is not DoubleKind.DOUBLE or _allowed(_names_of(double), inv):
             continue
-        words = _describe_double(double)
-        if not inv.scoped:
-            yield AGAINST_DOUBLES, words
-        elif mocked_out(double, inv):
-            yield MOCKED_OUT, f"{words}: that is the invariant's own code"
-        elif _must_be_real(double, inv):
-            yield AGAINST_DOUBLES, f"{words}: it is listed in must_be_real"
-        elif _replaces_a_read(double, inv):
-            yield AGAINST_DOUBLES, f"{words}: the scope code reads it"
+        found = _double_spoils(double, inv)
+        if found is None:
+            continue
+        if double.aliases:
+            one = _one_double(double)
+            if one in told:
+                continue
+            told.add(one)
+        yield found
+
+
+def _double_spoils(double: DoubleRecord, inv: Invariant) -> tuple[str, str] | None:
+    words = _describe_double(double)
+    if not inv.scoped:
+        return AGAINST_DOUBLES, words
+    if mocked_out(double, inv):
+        return MOCKED_OUT, f"{words}: that is the invariant's own code"
+    if _must_be_real(double, inv):
+        return AGAINST_DOUBLES, f"{words}: it is listed in must_be_real"
+    if _replaces_a_read(double, inv):
+        return AGAINST_DOUBLES, f"{words}: the scope code reads it"
+    return None
 
 
 def _call_spoilers(inv: Invariant, ev: TestEvidence) -> Iterator[tuple[str, str]]:

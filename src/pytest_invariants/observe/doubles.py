@@ -29,6 +29,7 @@ import threading
 import types
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import _pytest.monkeypatch
 import pluggy
@@ -59,6 +60,17 @@ _MOCKER_VIA = {
 
 # Frame kinds for the walk that finds where a replacement was made.
 _USER, _INTERNAL, _MOCKER, _MOCKLIB = "user", "internal", "mocker", "mocklib"
+# An installed library a detector hooks: the patches its own code starts are its doubles.
+_DETECTED = "detected"
+
+
+class _Maker(NamedTuple):
+    """Who made a replacement, and where (see `DoubleObserver._maker`)."""
+
+    where: str
+    mocker: str | None  # pytest-mock's method, when it went through pytest-mock
+    user_made: bool  # made by the project's own code
+    library: str | None  # the detector whose library's own code made it
 
 
 def is_plain_data(obj: object, depth: int = 0) -> bool:
@@ -154,6 +166,11 @@ class DoubleObserver:
         self._scope_cache: dict[str, str | None] = {}
         self._internal, self._mocker_dir = _internal_prefixes()
         self._frame_kinds: dict[str, str] = {}
+        # Folder of an installed library with a detector -> the detector's name (its `via`).
+        self._detected: dict[str, str] = {}
+        # A patch a detected library started itself -> its token, until the detector reports.
+        self._library_made: dict[DoubleRecord, int] = {}
+        self.test_location = ""  # `path:line` of the running test (set by the gatherer)
         self._mock_hooks: list[MockHooks] = []
         self._mp_hooks: MonkeyPatchHooks | None = None
         self._call_skip: frozenset[str] = frozenset()
@@ -210,9 +227,17 @@ class DoubleObserver:
             self._current, self._calls = None, {}
         return records, calls
 
-    def add_external(self, record: DoubleRecord, active: bool = True) -> None:
-        """Report a double from a detector plugin becoming active, or ending."""
+    def add_external(
+        self, record: DoubleRecord, active: bool = True, superseded: bool = False
+    ) -> None:
+        """Report a double from a detector plugin becoming active, or ending.
+
+        `superseded`: it ends because the same activation was reported again with
+        more names; the test keeps the newer records only.
+        """
         with self._lock:
+            if superseded and self._current is not None:
+                self._current.pop(record, None)
             count = self._external.get(record, 0) + (1 if active else -1)
             if count > 0:
                 self._external[record] = count
@@ -220,6 +245,25 @@ class DoubleObserver:
                 self._external.pop(record, None)
             if active and self._current is not None:
                 self._current[record] = None
+            if active and self._library_made:
+                self._drop_library_made(record.via, record.where)
+
+    def _drop_library_made(self, via: str, where: str) -> None:
+        """Forget the patches a library started itself, now that its detector told the double.
+
+        Only those made at the same place: the same activation, seen twice. A patch of
+        the library's started elsewhere (through an entry point the detector does not
+        hook) stays, and keeps counting while it is active.
+        """
+        for record, token in list(self._library_made.items()):
+            if record.via != via or record.where != where:
+                continue
+            del self._library_made[record]
+            if self._current is not None:
+                self._current.pop(record, None)
+            active = self._active.get(token)
+            if active is not None and record in active[1]:
+                active[1].remove(record)
 
     # -- what the assignment watch asks (observe/assignments.py) ------------
 
@@ -253,6 +297,32 @@ class DoubleObserver:
             if self._current is not None:
                 self._current[record] = None
 
+    def detected_library(self, package: str, name: str) -> None:
+        """Attribute the patches `package`'s own installed code starts to detector `name`.
+
+        Without this, `responses.start()` shows up twice: once as its detector's
+        `responses` double and once as a `unittest.mock.patch` made at
+        site-packages/responses/__init__.py, with the library's line as the place.
+        Such a patch is recorded as `name`'s, at the test's place, until the
+        detector reports the activation (then the detector's record alone stands);
+        an entry point the detector does not hook is still seen that way.
+        """
+        try:
+            spec = importlib.util.find_spec(package)  # a top-level name: imports nothing
+        except (ImportError, ValueError):
+            return
+        if spec is None:
+            return
+        if spec.submodule_search_locations:
+            dirs = [os.path.abspath(d) + os.sep for d in spec.submodule_search_locations]
+        elif spec.origin:
+            dirs = [os.path.abspath(spec.origin)]
+        else:
+            return
+        for folder in dirs:
+            self._detected.setdefault(folder, name)
+        self._frame_kinds.clear()
+
     def take_warnings(self) -> tuple[str, ...]:
         """Return and forget what could not be observed since the last call."""
         with self._lock:
@@ -265,12 +335,16 @@ class DoubleObserver:
         """Record `event` under `token` when a test runs or user code made it."""
         if not event.item and isinstance(event.name, str):
             self._hold(token, (id(event.owner), event.name))
-        where, mocker_via, user_made = self._maker()
+        where, mocker_via, user_made, library = self._maker()
         if not self.recording and not user_made:
             return
-        record = self._record(event, where, mocker_via)
+        record = self._record(event, where, library or mocker_via)
         inner = self._inner_mock(event.new)
         with self._lock:
+            if library is not None:
+                if any(r.via == library and r.where == where for r in self._external):
+                    return  # the detector reported this activation already
+                self._library_made[record] = id(token)
             self._active.setdefault(id(token), (token, []))[1].append(record)
             if self._current is not None:
                 self._current[record] = None
@@ -285,8 +359,11 @@ class DoubleObserver:
                 count = self._held_count.pop(held, 1) - 1
                 if count > 0:
                     self._held_count[held] = count
-            if self._active.pop(id(token), None) is None:
+            ended = self._active.pop(id(token), None)
+            if ended is None:
                 return
+            for record in ended[1]:
+                self._library_made.pop(record, None)
             # Let go of its mocks now: holding thousands alive slows the GC.
             # A call after the patch ended is still recorded, without a target.
             key = id(token)
@@ -393,31 +470,55 @@ class DoubleObserver:
         path = os.path.abspath(filename)
         if self._mocker_dir and path.startswith(self._mocker_dir):
             return _MOCKER
-        return _INTERNAL if path.startswith(self._internal) else _USER
+        if path.startswith(self._internal):
+            return _INTERNAL
+        if self._library_of(path) is not None and not self._paths.is_user(path):
+            return _DETECTED
+        return _USER
 
-    def _maker(self) -> tuple[str, str | None, bool]:
-        """Return where the test made the replacement, pytest-mock's method, user-made."""
+    def _maker(self) -> _Maker:
+        """Return where the test made the replacement, pytest-mock's method, user-made.
+
+        A patch started by the code of a library with a detector (responses'
+        `start()` patching `HTTPAdapter.send`, moto starting responses) is that
+        library's: the detected frame nearest the test names it, and the place is
+        the first frame in the project's own code outside it (else the test's line).
+        """
         frame: types.FrameType | None = sys._getframe(1)
         mocker: str | None = None
         fallback = ""
+        library: str | None = None
         while frame is not None:
             code = frame.f_code
             kind = self._frame_kind(code.co_filename)
             if kind == _USER:
-                return self._where(code.co_filename, frame.f_lineno, mocker)
-            if kind == _MOCKLIB:
+                if library is None or self._paths.is_user(code.co_filename):
+                    return self._where(code.co_filename, frame.f_lineno, mocker, library)
+            elif kind == _DETECTED:
+                library = self._library_of(code.co_filename)
+            elif kind == _MOCKLIB:
                 decorated = self._decorated_code(frame)
                 if decorated is not None:
-                    return self._where(decorated.co_filename, decorated.co_firstlineno, mocker)
+                    filename, line = decorated.co_filename, decorated.co_firstlineno
+                    return self._where(filename, line, mocker, library)
             elif kind == _MOCKER:
                 mocker = _MOCKER_VIA.get(code.co_name, "pytest-mock mocker")
             elif not fallback and code.co_filename != _mockhooks.__file__:
                 fallback = f"{self._paths.rel(code.co_filename)}:{frame.f_lineno}"
             frame = frame.f_back
-        return fallback, mocker, False
+        if library is not None:
+            return _Maker(self.test_location or fallback, None, False, library)
+        return _Maker(fallback, mocker, False, None)
 
-    def _where(self, filename: str, line: int, mocker: str | None) -> tuple[str, str | None, bool]:
-        return f"{self._paths.rel(filename)}:{line}", mocker, self._paths.is_user(filename)
+    def _where(self, filename: str, line: int, mocker: str | None, library: str | None) -> _Maker:
+        user = self._paths.is_user(filename)
+        return _Maker(f"{self._paths.rel(filename)}:{line}", mocker, user, library)
+
+    def _library_of(self, filename: str) -> str | None:
+        path = os.path.abspath(filename)
+        return next(
+            (name for folder, name in self._detected.items() if path.startswith(folder)), None
+        )
 
     def _decorated_code(self, frame: types.FrameType) -> types.CodeType | None:
         for hooks in self._mock_hooks:

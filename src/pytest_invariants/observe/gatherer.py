@@ -125,8 +125,8 @@ class DetectorReporter:
         if key is None:
             key = (target, replacement, via, object())
         earlier = self._active.pop(key, [])
-        for record in earlier:
-            self._observer.add_external(record, active=False)
+        for record in earlier:  # superseded by the records below: one double, told once
+            self._observer.add_external(record, active=False, superseded=True)
         names = tuple(dict.fromkeys([*(r.target for r in earlier), target]))
         place = where or _test_code_location(self._rootdir) or self.current_test_file
         records = [
@@ -147,6 +147,9 @@ class DetectorReporter:
     def deactivated(self, key: object) -> None:
         for record in self._active.pop(key, []):
             self._observer.add_external(record, active=False)
+
+    def owns(self, package: str, via: str) -> None:
+        self._observer.detected_library(package, via)
 
 
 class EvidenceGatherer:
@@ -196,10 +199,14 @@ class EvidenceGatherer:
             self._recorder = None
         self._doubles.uninstall()
 
-    def begin_test(self, nodeid: str) -> None:
+    def begin_test(self, nodeid: str, line: int | None = None) -> None:
+        """Start observing a test; `line` is its first line (its first decorator's)."""
         self._started = time.perf_counter()
-        # Decorator forms (`@freeze_time`) start doubles with no test frame on the stack.
-        self.reporter.current_test_file = nodeid.split("::", 1)[0]
+        # Decorator forms (`@freeze_time`, `@responses.activate`) start doubles with no
+        # test frame on the stack: the test's own line is where they were made.
+        test_file = nodeid.split("::", 1)[0]
+        self.reporter.current_test_file = f"{test_file}:{line}" if line else test_file
+        self._doubles.test_location = self.reporter.current_test_file
         if self._recorder is not None:
             self._recorder.begin_test()
         self._doubles.begin_test(nodeid)

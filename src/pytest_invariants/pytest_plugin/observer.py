@@ -137,7 +137,8 @@ class TestObserver:
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
         timings = self.timings
         started = time.process_time() if timings is not None else 0.0
-        self._gatherer.begin_test(item.nodeid)
+        line = item.location[1]
+        self._gatherer.begin_test(item.nodeid, line + 1 if line is not None else None)
         if timings is not None:
             timings.tests += 1
             timings.add("per_test", started)
