@@ -232,13 +232,44 @@ def test_a_looping_mutant_meets_its_cpu_box_and_a_blocked_one_its_wall_box(
     assert cli_main(["prove", "LOOP", "WAIT", "--results", results, "--timeout-base", "2"]) == 9
     proofs = _results(project)
     loop = {f"{m['line']}:{m['operator']}": m for m in proofs["LOOP"]["proof"]["mutants"]}
-    # n += 1 computes forever: the kernel ends it after its CPU box (4 x its time + 0.1 s)
+    # n += 1 computes forever: the kernel ends it after its CPU box (4 x its time + 0.02 s)
     assert loop["13:arithmetic-swap"]["status"] == "timeout"
     assert "CPU time box" in loop["13:arithmetic-swap"]["why"]
     wait = {m["operator"]: m for m in proofs["WAIT"]["proof"]["mutants"]}
     # steps=1 sleeps 5 s and uses no CPU: the wall-clock box (4 x its time + 2 s) ends it
     assert wait["default-argument"]["status"] == "timeout"
     assert "ran past its time box" in wait["default-argument"]["why"]
+
+
+ORDER_DEPENDENT = """\
+import pytest
+from pkg import rules
+
+SEEN = []
+
+
+@pytest.mark.invariant("AGE")
+def test_first():
+    SEEN.append(1)
+    assert rules.is_adult(30)
+
+
+@pytest.mark.invariant("AGE")
+def test_second():
+    assert SEEN, "passes only after test_first"
+    assert not rules.is_adult(5)
+"""
+
+
+def test_a_linked_test_that_fails_alone_makes_no_mutant_killed(project: pytest.Pytester) -> None:
+    project.makepyfile(test_rules=ORDER_DEPENDENT)
+    assert project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider").ret == 0
+    assert _prove(project, "AGE") == ExitCode.PROOF_FAILED
+    proof = _results(project)["AGE"]["proof"]
+    # Mutants run some tests, killer first, in fresh forks: test_second alone would
+    # "kill" every mutant. The proof says so instead of claiming kills.
+    assert "test_second fails when run alone" in proof["note"]
+    assert proof["killed"] == 0 and not proof["proven"]
 
 
 def test_rerun_hits_the_cache_and_an_edit_misses_it(project: pytest.Pytester) -> None:

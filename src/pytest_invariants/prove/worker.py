@@ -65,13 +65,19 @@ FOLDER_PREFIX = "invariants-prove-"
 _FOLDER = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-")
 _PR_SET_PDEATHSIG = 1
 _CACHE_TYPE = type(functools.lru_cache(maxsize=None)(len))
-# The CPU box's margin, seconds of CPU: pytest's own work around a test in a fresh fork
-# (hooks, reports, pages copied on write) is a few milliseconds; CPU time does not grow
-# with the machine's load, so this margin need not cover scheduling delays.
-CPU_MARGIN = 0.1
+# The CPU box's margin, seconds of CPU. A test's own time is measured around the same
+# calls the box covers, in a fresh fork with that test alone (so a cold start, such as a
+# lazy import an earlier test used to pay, is in it); CPU time does not grow with the
+# machine's load, so the margin need not cover scheduling delays either.
+CPU_MARGIN = 0.02
 
 
 # -- dying with the parent ----------------------------------------------------------------
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)  # loaded once, before the forks
 
 
 def die_with_parent(parent: int, how: signal.Signals) -> None:
@@ -81,8 +87,7 @@ def die_with_parent(parent: int, how: signal.Signals) -> None:
     """
     if sys.platform.startswith("linux"):
         with suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(how), 0, 0, 0)
+            _libc().prctl(_PR_SET_PDEATHSIG, int(how), 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
@@ -178,12 +183,15 @@ class _Job:
     task: str
     tests: list[str]
     budget: float  # wall-clock seconds
-    mutant: Mutant | None = None  # None: the baseline
+    mutant: Mutant | None = None  # None: the baseline (or, `alone`, one test's calibration)
     cpu_budget: float = 0.0  # seconds of CPU; 0: no CPU box (the baseline)
+    alone: bool = False  # one test alone in a fresh fork: does it pass, how long does it take
 
     @property
     def name(self) -> str:
-        return self.mutant.id if self.mutant is not None else f"baseline of {self.task}"
+        if self.mutant is not None:
+            return self.mutant.id
+        return f"{self.tests[0]} alone" if self.alone else f"baseline of {self.task}"
 
 
 @dataclass
@@ -218,6 +226,9 @@ class Runner:
         self._targets: dict[tuple[str, str, int], _Target | str] = {}
         self._durations: dict[str, float] = {}
         self._cpu: dict[str, float] = {}  # each test's CPU seconds in its baseline
+        self._alone: dict[str, float] = {}  # each test's time alone in a fresh fork
+        self._alone_failed: dict[str, str] = {}  # tests that fail alone, and why
+        self._passed: dict[str, dict[str, Any]] = {}  # baselines passed, mutants not queued
         self._exiting: set[int] = set()  # children that reported and are exiting
         self._code: dict[str, types.CodeType] = {}  # mutant id -> code compiled by the controller
         self._killer: dict[str, str] = {}  # task -> the test that killed its last mutant
@@ -263,6 +274,7 @@ class Runner:
             self._leave(session.config)  # the controller has nothing for us, or is gone
         self._prepare()
         queue: list[_Job] = []
+        alone: set[str] = set()
         for task in self._spec["tasks"]:
             missing = [n for n in task["tests"] if n not in self._items]
             if missing:
@@ -270,6 +282,11 @@ class Runner:
                 self._emit({"event": "baseline", "task": task["id"], "ok": False, "why": why})
                 continue
             queue.append(_Job(task["id"], list(task["tests"]), self._baseline_budget(task)))
+            for test in task["tests"]:  # each test once, whichever tasks share it
+                if test not in alone:
+                    alone.add(test)
+                    budget = self._baseline_budget(task, [test])
+                    queue.append(_Job(task["id"], [test], budget, alone=True))
         self._warm()
         try:
             self._schedule(queue)
@@ -299,11 +316,12 @@ class Runner:
         every child again. `gc.freeze()` moves every object to a generation the
         collector never scans, so a child's collections do not touch (and copy)
         the pages of the whole heap; only the child's own objects are collected.
+        No collection first: over a heap with pytest and its plugins that takes
+        longer than the garbage it would free is worth.
         """
         for item in self._items.values():
             with suppress(Exception):
                 item.location  # noqa: B018 - computed for its cache
-        gc.collect()
         gc.freeze()
 
     # -- preparing, in the parent ------------------------------------------------------------
@@ -325,8 +343,8 @@ class Runner:
                         self._code[mid] = marshal.loads(base64.b64decode(data))
         return True
 
-    def _baseline_budget(self, task: dict[str, Any]) -> float:
-        recorded = sum(float(task["recorded"].get(n, 0.0)) for n in task["tests"])
+    def _baseline_budget(self, task: dict[str, Any], tests: Sequence[str] = ()) -> float:
+        recorded = sum(float(task["recorded"].get(n, 0.0)) for n in tests or task["tests"])
         return max(30.0, 10.0 * recorded)  # the baseline measures; it is not time-boxed tightly
 
     def _prepare(self) -> None:
@@ -436,6 +454,9 @@ class Runner:
                 else f"exit status {os.waitstatus_to_exitcode(status)}"
             )
             result = {"status": "error", "why": f"the test process died ({how})"}
+        if job.alone:
+            self._alone_done(job, result, queue)
+            return
         if job.mutant is None:
             self._baseline_done(job, result, queue)
             return
@@ -452,26 +473,54 @@ class Runner:
             return
         self._durations.update(result.get("durations", {}))
         self._cpu.update(result.get("cpu", {}))
-        self._emit({"event": "baseline", "task": job.task, "ok": True, **result})
-        task = self._tasks[job.task]
-        for data in task["mutants"]:
-            mutant = Mutant(**data)
-            tests = list(task["reach"][mutant.id])
-            wall, cpu = self._budget(task, tests)
-            queue.append(_Job(job.task, tests, wall, mutant, cpu))
+        self._passed[job.task] = result
+        self._release(queue)
+
+    def _alone_done(self, job: _Job, result: dict[str, Any], queue: list[_Job]) -> None:
+        test = job.tests[0]
+        if result.get("status") == "survived":
+            own = (result.get("durations", {}).get(test, 0.0), result.get("cpu", {}).get(test, 0.0))
+            self._alone[test] = max(own)
+        else:
+            self._alone_failed[test] = result.get("why") or "it fails"
+        self._release(queue)
+
+    def _release(self, queue: list[_Job]) -> None:
+        """Queue the mutants of each task whose baseline passed and whose tests ran alone.
+
+        A mutant runs some of the tests, in another order, in a fresh fork: a test
+        that fails alone would "kill" every mutant, so its task is not proven.
+        """
+        for task_id in list(self._passed):
+            task = self._tasks[task_id]
+            if any(n not in self._alone and n not in self._alone_failed for n in task["tests"]):
+                continue  # calibration still running
+            result = self._passed.pop(task_id)
+            failed = next((n for n in task["tests"] if n in self._alone_failed), None)
+            if failed is not None:
+                why = f"{failed} fails when run alone ({self._alone_failed[failed]})"
+                self._emit({"event": "baseline", "task": task_id, "ok": False, "why": why})
+                continue
+            self._emit({"event": "baseline", "task": task_id, "ok": True, **result})
+            for data in task["mutants"]:
+                mutant = Mutant(**data)
+                tests = list(task["reach"][mutant.id])
+                wall, cpu = self._budget(task, tests)
+                queue.append(_Job(task_id, tests, wall, mutant, cpu))
 
     def _budget(self, task: dict[str, Any], tests: Sequence[str]) -> tuple[float, float]:
         """Return the (wall, CPU) time boxes: a few times the tests' own time + a margin.
 
-        A test's own time is the largest of its recorded duration, its baseline
-        duration here and the CPU its baseline used (threads can use more CPU than
-        wall time).
+        A test's own time is the largest of its recorded duration, its time in
+        the baseline here and its time alone in a fresh fork, each the larger of
+        wall and CPU time (threads can use more CPU than wall time).
         """
         recorded = task["recorded"]
         own = sum(
             max(
                 self._durations.get(n, 0.0),
                 self._cpu.get(n, 0.0),
+                self._alone.get(n, 0.0),
                 float(recorded.get(n, 0.0)),
             )
             for n in tests
@@ -600,6 +649,7 @@ def _run(
         cpu[item.nodeid] = time.process_time() - started
         durations[item.nodeid] = sum(r.duration for r in reports)
         if any(r.failed for r in reports):
+            signal.setitimer(signal.ITIMER_PROF, 0)  # killed: the teardown is not timed
             if session is not None:
                 # A failing teardown after a kill changes nothing about the verdict.
                 with suppress(Exception):
