@@ -262,3 +262,226 @@ def test_must_be_real_replaced_by_plain_data_spoils(pytester: pytest.Pytester) -
     # Without must_be_real, plain data is a configuration change and never spoils.
     assert set(links(data, "FX-LOOSE").values()) == {"real"}
     assert statuses(data) == {"URL": "verified", "FX": "verified", "FX-LOOSE": "verified"}
+
+
+CALENDAR = """
+    import datetime
+
+    HANDLERS = {"x": lambda: "real"}
+
+
+    def today_local():
+        '''The date comes from a function-local import, humanize's lazy style.'''
+        import datetime as dt
+        from datetime import date
+
+        return dt.date.today(), date.min
+
+
+    def today_global():
+        return datetime.date.today()
+
+
+    def is_repl():
+        '''A builtin the code calls is looked up in builtins when it runs.'''
+        main = __import__("__main__")
+        return not hasattr(main, "__file__")
+
+
+    def size(items):
+        return len(items)
+
+
+    def dispatch(name):
+        return HANDLERS[name]()
+"""
+
+CALENDAR_INVARIANTS = """
+    version: 1
+    defaults: {owner: dates}
+    invariants:
+      - id: LOCAL
+        title: Today comes from the real clock (local import)
+        why: A frozen clock hides the midnight bug.
+        code: [app.calendar:today_local]
+      - id: GLOBAL
+        title: Today comes from the real clock (module import)
+        why: A frozen clock hides the midnight bug.
+        code: [app.calendar:today_global]
+      - id: REPL
+        title: The REPL is recognised
+        why: A script mistaken for a REPL prompted in CI.
+        code: [app.calendar:is_repl]
+      - id: SIZE
+        title: Sizes are counted
+        why: An empty basket was charged.
+        code: [app.calendar:size]
+      - id: DISPATCH
+        title: A name runs its own handler
+        why: The wrong handler refunded twice.
+        code: [app.calendar:dispatch]
+"""
+
+CALENDAR_TESTS = """
+    import builtins
+    import datetime
+
+    import pytest
+
+    from app import calendar
+
+
+    class FakeDate(datetime.date):
+        @classmethod
+        def today(cls):
+            return cls(2000, 1, 1)
+
+
+    def no_main(real):
+        def fake(name, *args, **kwargs):
+            return real("sys" if name == "__main__" else name, *args, **kwargs)
+        return fake
+
+
+    @pytest.mark.invariant("LOCAL", "GLOBAL")
+    def test_date_faked(monkeypatch):
+        monkeypatch.setattr(datetime, "date", FakeDate)
+        assert calendar.today_local()[0] == calendar.today_global() == FakeDate(2000, 1, 1)
+
+
+    @pytest.mark.invariant("LOCAL", "GLOBAL")
+    def test_real_date():
+        assert calendar.today_local()[0] == calendar.today_global()
+
+
+    @pytest.mark.invariant("REPL", "SIZE")
+    def test_import_faked(monkeypatch):
+        monkeypatch.setattr(builtins, "__import__", no_main(builtins.__import__))
+        assert calendar.is_repl() is True
+        assert calendar.size([1, 2]) == 2
+
+
+    @pytest.mark.invariant("REPL", "SIZE")
+    def test_len_faked(monkeypatch):
+        monkeypatch.setattr(builtins, "len", lambda items: 7)
+        assert calendar.size([1, 2]) == 7
+        assert calendar.is_repl() is False
+
+
+    @pytest.mark.invariant("DISPATCH")
+    def test_handler_faked(monkeypatch):
+        monkeypatch.setitem(calendar.HANDLERS, "x", lambda: "fake")
+        assert calendar.dispatch("x") == "fake"
+
+
+    @pytest.mark.invariant("DISPATCH")
+    def test_handler_added_as_data(monkeypatch):
+        monkeypatch.setitem(calendar.HANDLERS, "y", 3)
+        assert calendar.dispatch("x") == "real"
+"""
+
+
+@pytest.mark.invariant("LOAD-006", "LINK-002")
+def test_local_imports_builtins_and_items_are_reads(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        {
+            "src/app/__init__.py": "",
+            "src/app/calendar.py": CALENDAR,
+            "invariants.yaml": CALENDAR_INVARIANTS,
+            "tests/test_calendar.py": CALENDAR_TESTS,
+        },
+    )
+    result, data = run(pytester)
+    result.assert_outcomes(passed=6)
+    base = "tests/test_calendar.py::"
+    # A function-local `import datetime as dt` reads `datetime.date` exactly as a
+    # module-level import does: faking the class spoils both.
+    for iid in ("LOCAL", "GLOBAL"):
+        assert links(data, iid) == {
+            base + "test_date_faked": "mock-based",
+            base + "test_real_date": "real",
+        }, iid
+    # A builtin the code calls is a read of `builtins.NAME`; replacing another
+    # builtin (`len` for is_repl, `__import__` for size) spoils nothing.
+    assert links(data, "REPL") == {
+        base + "test_import_faked": "mock-based",
+        base + "test_len_faked": "real",
+    }
+    assert links(data, "SIZE") == {
+        base + "test_import_faked": "real",
+        base + "test_len_faked": "mock-based",
+    }
+    words = evidence(data, "REPL", base + "test_import_faked")
+    assert any("builtins.__import__" in w for w in words), words
+    # An item replaced inside a container the code reads lies under that read;
+    # plain data put in an item is a configuration change and never spoils.
+    assert links(data, "DISPATCH") == {
+        base + "test_handler_faked": "mock-based",
+        base + "test_handler_added_as_data": "real",
+    }
+    assert statuses(data) == {
+        "LOCAL": "verified",
+        "GLOBAL": "verified",
+        "REPL": "verified",
+        "SIZE": "verified",
+        "DISPATCH": "verified",
+    }
+
+
+@pytest.mark.invariant("LOAD-006", "LINK-002")
+def test_only_doubles_make_local_and_builtin_reads_mock_only(pytester: pytest.Pytester) -> None:
+    tests = """
+        import builtins
+        import datetime
+
+        import pytest
+
+        from app import calendar
+
+
+        class FakeDate(datetime.date):
+            @classmethod
+            def today(cls):
+                return cls(2000, 1, 1)
+
+
+        def no_main(real):
+            def fake(name, *args, **kwargs):
+                return real("sys" if name == "__main__" else name, *args, **kwargs)
+            return fake
+
+
+        @pytest.mark.invariant("LOCAL")
+        def test_date_faked(monkeypatch):
+            monkeypatch.setattr(datetime, "date", FakeDate)
+            assert calendar.today_local()[0] == FakeDate(2000, 1, 1)
+
+
+        @pytest.mark.invariant("REPL")
+        def test_import_faked(monkeypatch):
+            monkeypatch.setattr(builtins, "__import__", no_main(builtins.__import__))
+            assert calendar.is_repl() is True
+
+
+        @pytest.mark.invariant("DISPATCH")
+        def test_handler_faked(monkeypatch):
+            monkeypatch.setitem(calendar.HANDLERS, "x", lambda: "fake")
+            assert calendar.dispatch("x") == "fake"
+    """
+    make(
+        pytester,
+        {
+            "src/app/__init__.py": "",
+            "src/app/calendar.py": CALENDAR,
+            "invariants.yaml": CALENDAR_INVARIANTS,
+            "tests/test_calendar.py": tests,
+        },
+    )
+    result, data = run(pytester)
+    result.assert_outcomes(passed=3)
+    found = statuses(data)
+    assert (found["LOCAL"], found["REPL"], found["DISPATCH"]) == ("mock-only",) * 3
+    (local,) = [inv for inv in data["invariants"] if inv["id"] == "LOCAL"]
+    (entry,) = local["code"]
+    assert "datetime.date.today" in entry["reads"], entry

@@ -144,8 +144,13 @@ class Problem:
 
 
 def under(name: str, prefix: str) -> bool:
-    """Return True when dotted `name` equals `prefix` or is a dotted descendant of it."""
-    return name == prefix or name.startswith(prefix + ".")
+    """Return True when dotted `name` equals `prefix` or is a descendant of it.
+
+    A descendant is an attribute (`prefix.attr`) or an item (`prefix[key]`, the
+    target `monkeypatch.setitem` and `patch.dict` record): an entry replaced
+    inside a container the code reads changes what that read loads.
+    """
+    return name == prefix or name.startswith((prefix + ".", prefix + "["))
 
 
 @dataclass(frozen=True)

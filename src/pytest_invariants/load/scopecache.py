@@ -31,7 +31,7 @@ from pytest_invariants import __version__
 __all__ = ["CACHE_FILE", "FactsCache", "analysis_version"]
 
 CACHE_FILE: Final = Path(".invariants") / "scope-cache.json"
-_FORMAT: Final = 1
+_FORMAT: Final = 2  # 2: reads carry the origin of a function-local import
 
 
 def analysis_version(modules: Iterable[str]) -> str:

@@ -17,6 +17,7 @@ replaces such a name can be recognised later.
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import os
 import shlex
@@ -215,11 +216,17 @@ def _split_paths(value: str) -> list[str]:
 
 @dataclass(frozen=True)
 class _Read:
-    """A module-level name read inside a function, with the attributes taken from it."""
+    """A name read inside a function, with the attributes taken from it.
+
+    `origin` is set when an import inside an enclosing function bound the name:
+    the dotted name it imported (`datetime` for `import datetime as dt`), from
+    which the chain is spelled instead of the module's own namespace.
+    """
 
     line: int
     name: str
     chain: tuple[str, ...]
+    origin: str | None = None
 
 
 @dataclass
@@ -248,7 +255,7 @@ def _facts(source: _Source) -> dict[str, object]:
     return {
         "definitions": source.definitions,
         "statements": sorted(source.statements),
-        "reads": [[read.line, read.name, *read.chain] for read in source.reads],
+        "reads": [[read.line, read.name, read.origin or "", *read.chain] for read in source.reads],
         "bound": sorted(source.bound),
         "imports": source.imports,
     }
@@ -259,7 +266,10 @@ def _from_facts(path: Path, module: str | None, facts: object) -> _Source | None
     try:
         data = dict(facts)  # type: ignore[call-overload]
         definitions = {str(k): (int(a), int(b)) for k, (a, b) in data["definitions"].items()}
-        reads = [_Read(int(r[0]), str(r[1]), tuple(map(str, r[2:]))) for r in data["reads"]]
+        reads = [
+            _Read(int(r[0]), str(r[1]), tuple(map(str, r[3:])), str(r[2]) or None)
+            for r in data["reads"]
+        ]
         return _Source(
             path,
             module,
@@ -316,9 +326,10 @@ def _parse_source(
         for name, node in _definitions(tree).items()
     }
     source.statements = _function_statements(text, str(path), tree)
-    source.reads = _ReadCollector().collect(tree)
+    is_package = path.name == "__init__.py"
+    source.reads = _ReadCollector(module, is_package).collect(tree)
     source.bound = _module_bindings(tree)
-    source.imports = _module_imports(tree, module, path.name == "__init__.py")
+    source.imports = _module_imports(tree, module, is_package)
     if cache is not None and key is not None:
         cache.put(key, _facts(source))
     return source
@@ -485,11 +496,19 @@ def _arg_names(args: ast.arguments) -> set[str]:
 
 
 class _Binder(ast.NodeVisitor):
-    """Collect the names one scope binds, without entering nested scopes."""
+    """Collect the names one scope binds, without entering nested scopes.
 
-    def __init__(self) -> None:
+    `imports` keeps, for each name an import binds, the dotted names it imports
+    (a `try: import simplejson as json / except: import json` binds two).
+    `module` and `is_package` place relative imports.
+    """
+
+    def __init__(self, module: str | None = None, is_package: bool = False) -> None:
         self.bound: set[str] = set()
         self.declared_global: set[str] = set()
+        self.imports: dict[str, list[str]] = {}
+        self._module = module
+        self._is_package = is_package
 
     def scan(self, body: Iterable[ast.AST]) -> _Binder:
         for node in body:
@@ -526,9 +545,10 @@ class _Binder(ast.NodeVisitor):
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
-        for alias in node.names:
-            if alias.name != "*":
-                self.bound.add(alias.asname or alias.name.split(".")[0])
+        for local, dotted in _import_bindings(node, self._module, self._is_package):
+            self.bound.add(local)
+            if dotted is not None:
+                self.imports.setdefault(local, []).append(dotted)
 
     visit_ImportFrom = visit_Import
 
@@ -560,24 +580,26 @@ class _Binder(ast.NodeVisitor):
 
 @dataclass(frozen=True)
 class _Frame:
-    """One scope on the way from a name to the module: what it binds."""
+    """One scope on the way from a name to the module: what it binds, and what by import."""
 
     local: frozenset[str]
     declared_global: frozenset[str] = frozenset()
     is_function: bool = True
-
-
-def _function_frame(node: _FunctionNode) -> _Frame:
-    body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
-    binder = _Binder().scan(body)
-    local = (_arg_names(node.args) | binder.bound) - binder.declared_global
-    return _Frame(frozenset(local), frozenset(binder.declared_global))
+    imports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class _ReadCollector(ast.NodeVisitor):
-    """Record every name a function reads that no enclosing function binds."""
+    """Record every name a function reads that no enclosing function binds.
 
-    def __init__(self) -> None:
+    A name an enclosing function binds by an import (`import datetime as dt`,
+    `from shop import gateway`) is recorded too, with the dotted name it
+    imports: at run time the code loads that module's object exactly as it
+    would through a module-level import.
+    """
+
+    def __init__(self, module: str | None = None, is_package: bool = False) -> None:
+        self._module = module
+        self._is_package = is_package
         self._frames: list[_Frame] = []
         self.reads: list[_Read] = []
 
@@ -588,17 +610,31 @@ class _ReadCollector(ast.NodeVisitor):
     def _in_function(self) -> bool:
         return any(frame.is_function for frame in self._frames)
 
-    def _is_free(self, name: str) -> bool:
+    def _function_frame(self, node: _FunctionNode) -> _Frame:
+        body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+        binder = _Binder(self._module, self._is_package).scan(body)
+        local = (_arg_names(node.args) | binder.bound) - binder.declared_global
+        imports = {name: tuple(found) for name, found in binder.imports.items() if name in local}
+        return _Frame(frozenset(local), frozenset(binder.declared_global), imports=imports)
+
+    def _local_imports(self, name: str) -> tuple[str, ...] | None:
+        """Return None for a module-level name, else what imports bind it locally (maybe none)."""
         for frame in reversed(self._frames):
             if name in frame.declared_global:
-                return True
+                return None
             if name in frame.local:
-                return False
-        return True
+                return frame.imports.get(name, ())
+        return None
 
     def _record(self, name: ast.Name, chain: tuple[str, ...]) -> None:
-        if self._in_function() and self._is_free(name.id):
+        if not self._in_function():
+            return
+        origins = self._local_imports(name.id)
+        if origins is None:
             self.reads.append(_Read(name.lineno, name.id, chain))
+            return
+        for origin in origins:
+            self.reads.append(_Read(name.lineno, name.id, chain, origin))
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
@@ -625,7 +661,7 @@ class _ReadCollector(ast.NodeVisitor):
         # are never reads (SPEC 4), so a nested def's are skipped too.
         self._visit_all([*node.decorator_list, *node.args.defaults])
         self._visit_all([d for d in node.args.kw_defaults if d is not None])
-        self._frames.append(_function_frame(node))
+        self._frames.append(self._function_frame(node))
         self._visit_all(node.body)
         self._frames.pop()
 
@@ -633,7 +669,7 @@ class _ReadCollector(ast.NodeVisitor):
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self._visit_all([*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)])
-        self._frames.append(_function_frame(node))
+        self._frames.append(self._function_frame(node))
         self.visit(node.body)
         self._frames.pop()
 
@@ -675,29 +711,51 @@ class _ModuleBinder(_Binder):
         self.scan(node.orelse)
 
 
+# What the import system sets in every module's namespace before its code runs:
+# `__spec__` in a function is the module's own global, not `builtins.__spec__`.
+_MODULE_ATTRIBUTES: Final = frozenset(
+    {"__name__", "__file__", "__spec__", "__loader__", "__package__", "__doc__", "__cached__"}
+    | {"__builtins__", "__path__"}
+)
+_BUILTINS: Final = frozenset(vars(builtins))
+
+
 def _module_bindings(tree: ast.Module) -> frozenset[str]:
     """Return the names bound at module level, including those set through `global`."""
     binder = _ModuleBinder().scan(tree.body)
     declared = {
         name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names
     }
-    return frozenset(binder.bound | declared)
+    return frozenset(binder.bound | declared | _MODULE_ATTRIBUTES)
 
 
 def _module_imports(tree: ast.Module, module: str | None, is_package: bool) -> dict[str, str]:
     """Map each name an import binds at module level to the dotted name it imports."""
     imports: dict[str, str] = {}
     for node in _module_level(tree.body):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                local = alias.asname or alias.name.split(".")[0]
-                imports[local] = alias.name if alias.asname else local
-        elif isinstance(node, ast.ImportFrom):
-            base = _import_base(node, module, is_package)
-            for alias in node.names:
-                if base is not None and alias.name != "*":
-                    imports[alias.asname or alias.name] = f"{base}.{alias.name}"
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for local, dotted in _import_bindings(node, module, is_package):
+                if dotted is not None:
+                    imports[local] = dotted
     return imports
+
+
+def _import_bindings(
+    node: ast.Import | ast.ImportFrom, module: str | None, is_package: bool
+) -> Iterator[tuple[str, str | None]]:
+    """Yield (name bound, dotted name it imports) per alias; None when a relative base is unknown.
+
+    `import a.b.c` binds `a` to the module `a`; `import a.b as x` binds `x` to `a.b`.
+    """
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            local = alias.asname or alias.name.split(".")[0]
+            yield local, alias.name if alias.asname else local
+        return
+    base = _import_base(node, module, is_package)
+    for alias in node.names:
+        if alias.name != "*":
+            yield alias.asname or alias.name, f"{base}.{alias.name}" if base else None
 
 
 def _module_level(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
@@ -726,22 +784,29 @@ def _import_base(node: ast.ImportFrom, module: str | None, is_package: bool) -> 
 
 def _dotted_reads(
     source: _Source, prefix: str, lines: tuple[int, int] | None
-) -> Iterator[tuple[str, str | None]]:
-    """Yield each read inside `lines` as (chain, the same chain through its import).
+) -> Iterator[tuple[str | None, str | None]]:
+    """Yield each read inside `lines` as (chain in the module, the same chain where it lives).
 
-    The chain is spelled from the module's own name (`shop.notify.transport.Session`,
-    which a patch of `shop.notify.transport` replaces); the import form is the
-    object where it comes from (`shop.transport.Session`), None for a name the
-    module defines itself.
+    The first is spelled from the module's own name (`shop.notify.transport.Session`,
+    which a patch of `shop.notify.transport` replaces); the second is the object
+    where it comes from (`shop.transport.Session`), None for a name the module
+    defines itself. A name a function imports itself lives only where it comes
+    from (`datetime.date.today` for `import datetime as dt` / `dt.date.today`), and
+    so does a builtin (`builtins.open`): a name neither local nor global is looked
+    up in `builtins` when the code runs.
     """
     for read in source.reads:
         if lines is not None and not lines[0] <= read.line <= lines[1]:
             continue
-        if read.name not in source.bound:
-            continue  # a builtin, or a name the module never defines at run time
         tail = "".join(f".{attr}" for attr in read.chain)
-        imported = source.imports.get(read.name)
-        yield f"{prefix}.{read.name}{tail}", f"{imported}{tail}" if imported else None
+        if read.origin is not None:
+            yield None, f"{read.origin}{tail}"
+        elif read.name in source.bound:
+            imported = source.imports.get(read.name)
+            yield f"{prefix}.{read.name}{tail}", f"{imported}{tail}" if imported else None
+        elif read.name in _BUILTINS:
+            yield None, f"builtins.{read.name}{tail}"
+        # else: a name nothing defines (a NameError, or a star import's): no read
 
 
 # --------------------------------------------------------------------------
@@ -898,12 +963,15 @@ class ScopeResolver:
         reads: set[str] = set()
         modules: set[str] = set()
         for local, imported in _dotted_reads(source, prefix, lines):
-            reads.add(local)
+            if local is not None:
+                reads.add(local)
             if imported is None:
                 continue
             reads.add(imported)
             if self._is_module(imported):
-                modules.update((local, imported))
+                modules.add(imported)
+                if local is not None:
+                    modules.add(local)
         return frozenset(reads), frozenset(modules)
 
     def _is_module(self, dotted: str) -> bool:
