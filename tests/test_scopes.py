@@ -266,6 +266,7 @@ def test_reads_of_module_level_names(root: Path) -> None:
         "shop.billing.clock.now",
         "shop.clock.now",  # `import shop.clock as clock`
         "shop.billing.RETRIES",
+        "builtins.ValueError",  # neither local nor global: looked up in builtins at run time
     }
     assert charge.module_reads == frozenset()  # no chain ends at a module
     assert "shop.billing.retry" not in charge.reads  # decorators run at import
@@ -280,7 +281,8 @@ def test_a_local_shadowing_a_global_is_not_a_read(root: Path) -> None:
 def test_global_declaration_and_from_import(root: Path) -> None:
     reads = resolve(root, "shop.billing:uses_global").reads
     assert "shop.billing.RETRIES" in reads
-    assert "shop.billing.range" not in reads  # a builtin
+    assert "shop.billing.range" not in reads  # a builtin: read where it lives
+    assert "builtins.range" in reads
     assert {"shop.billing.CardGateway", "shop.gateway.CardGateway"} <= reads
     assert not any(name.endswith("._") for name in reads)  # the comprehension variable
 
