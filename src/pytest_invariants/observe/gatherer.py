@@ -19,15 +19,20 @@ from pytest_invariants.model import (
     DoubleKind,
     DoubleRecord,
     InvariantSet,
+    MockCall,
     Outcome,
     ScopeEntry,
     ScopeKind,
     TestEvidence,
 )
+from pytest_invariants.observe import child
 from pytest_invariants.observe.assignments import AssignmentWatch, TestFiles
+from pytest_invariants.observe.child import Evidence
+from pytest_invariants.observe.children import ChildWatch
 from pytest_invariants.observe.choose import make_recorder
 from pytest_invariants.observe.doubles import DoubleObserver
 from pytest_invariants.observe.recorder import LineRecorder
+from pytest_invariants.results import evidence_to_dict
 
 __all__ = ["DetectorReporter", "EvidenceGatherer", "scope_files"]
 
@@ -161,8 +166,12 @@ class EvidenceGatherer:
         rootdir: Path,
         testpaths: Sequence[str] = (),
         python_files: Sequence[str] = ("test_*.py", "*_test.py"),
+        children: bool = True,
     ) -> None:
         self._rootdir = rootdir
+        self._watch_children = children
+        self._children: ChildWatch | None = None
+        self._child_problems: tuple[str, ...] = ()
         self._files = scope_files(invariant_set, rootdir)
         self._doubles = DoubleObserver(rootdir, list(self._files))
         self._reads = _ReadNames(invariant_set)
@@ -183,6 +192,12 @@ class EvidenceGatherer:
     def install(self) -> None:
         """Hook the double libraries; called once per process before any test."""
         self._doubles.install()
+        child.stop()  # this process may itself be a test's child (xdist worker, nested run)
+        if self._files and self._watch_children and self._children is None:
+            # Before collection: an environment copied at import still reaches children.
+            self._children = ChildWatch(list(self._files), self._take_for_child)
+            self._children.install()
+            self._child_problems = (self._children.problem,) if self._children.problem else ()
 
     def start_tracing(self) -> None:
         """Instrument the scope code; called after collection imported it."""
@@ -192,8 +207,23 @@ class EvidenceGatherer:
             self._recorder.start()
         self._assignments.begin_test()  # the originals, before any fixture runs
 
+    def _take_for_child(self) -> Evidence:
+        """What a forked child saw so far (it inherited this process's observers)."""
+        executed = self._recorder.end_test() if self._recorder is not None else {}
+        if self._recorder is not None:
+            self._recorder.begin_test()
+        doubles, calls = self._doubles.end_test()
+        self._doubles.begin_test("")
+        data = evidence_to_dict(
+            TestEvidence("child", Outcome.PASSED, doubles=doubles, mock_calls=calls)
+        )
+        return executed, data["doubles"], data["mock_calls"], []
+
     def uninstall(self) -> None:
         """Remove every hook and instrument, restoring what was there."""
+        if self._children is not None:
+            self._children.uninstall()
+            self._children = None
         if self._recorder is not None:
             self._recorder.stop()
             self._recorder = None
@@ -209,6 +239,8 @@ class EvidenceGatherer:
         self._doubles.test_location = self.reporter.current_test_file
         if self._recorder is not None:
             self._recorder.begin_test()
+        if self._children is not None:
+            self._children.begin_test()
         self._doubles.begin_test(nodeid)
         self._nodeid = nodeid
         self._assignments.begin_test()
@@ -241,6 +273,32 @@ class EvidenceGatherer:
         new, self._problems_seen = problems[self._problems_seen :], len(problems)
         return tuple(new)
 
+    def _with_children(
+        self,
+        executed: dict[str, frozenset[int]],
+        doubles: tuple[DoubleRecord, ...],
+        calls: tuple[MockCall, ...],
+        warnings: tuple[str, ...],
+    ) -> tuple[
+        dict[str, frozenset[int]], tuple[DoubleRecord, ...], tuple[MockCall, ...], tuple[str, ...]
+    ]:
+        """Add what the test's child processes saw (docs/children.md)."""
+        assert self._children is not None
+        found = self._children.end_test()
+        warnings, self._child_problems = warnings + self._child_problems, ()
+        if not found:
+            return executed, doubles, calls, warnings
+        lines = {path: set(hit) for path, hit in executed.items()}
+        for ev in found:
+            for path, hit in ev.executed.items():
+                lines.setdefault(path, set()).update(hit)
+        doubles = tuple(dict.fromkeys([*doubles, *(d for ev in found for d in ev.doubles)]))
+        calls = tuple(dict.fromkeys([*calls, *(c for ev in found for c in ev.mock_calls)]))
+        warnings = tuple(
+            dict.fromkeys([*warnings, *(w for ev in found for w in ev.observation_warnings)])
+        )
+        return {p: frozenset(h) for p, h in lines.items()}, doubles, calls, warnings
+
     def end_test(
         self, nodeid: str, claims: Sequence[str], glob_claims: Sequence[str]
     ) -> TestEvidence:
@@ -256,6 +314,10 @@ class EvidenceGatherer:
                 self._assignments.check(modules, where)
         doubles, calls = self._doubles.end_test()
         warnings += self._doubles.take_warnings()
+        if self._children is not None:
+            executed, doubles, calls, warnings = self._with_children(
+                executed, doubles, calls, warnings
+            )
         return TestEvidence(
             nodeid=nodeid,
             outcome=Outcome.PASSED,  # the receiving side sets the real outcome from the reports

@@ -86,6 +86,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="prove verified invariants by targeted mutation after the tests"
         " (implies --invariants)",
     )
+    group.addoption(
+        "--invariants-no-subprocess",
+        action="store_true",
+        default=False,
+        help="do not observe scope code in the Python child processes tests start",
+    )
     parser.addini("invariants_file", "path of the invariants file or folder", default=None)
     parser.addini("invariants_gate", "gate policy, same syntax as --invariants-gate", default=None)
     parser.addini(

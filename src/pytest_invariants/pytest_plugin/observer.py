@@ -49,6 +49,7 @@ class TestObserver:
             config.rootpath,
             testpaths=[str(p) for p in config.getini("testpaths")],
             python_files=[str(p) for p in config.getini("python_files")],
+            children=not config.getoption("invariants_no_subprocess", False),
         )
 
         self.detectors: list[str] = []

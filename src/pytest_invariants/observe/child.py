@@ -1,0 +1,265 @@
+"""Observe scope code in Python child processes a test starts (docs/children.md).
+
+This module runs in two places and must stay import-light:
+
+* in a **fresh child** (`subprocess` with any Python that has this package, and
+  multiprocessing's spawn and forkserver): the start-up hook
+  `pytest_invariants_child.pth` calls `start()`, which does nothing unless the
+  one variable `PYTEST_INVARIANTS_CHILD` is set. It removes the variable from
+  `os.environ` at once (the child's own code never sees it), starts our line
+  recorder on the scope files only, and writes what it saw when the process
+  ends: at exit, at the end of a multiprocessing process, or on SIGTERM.
+* in the **pytest process** (and in every child): `watch_multiprocessing`
+  stamps each `multiprocessing` process with the current test's slot when it
+  starts, and wraps its bootstrap so that a forked child (which inherits the
+  parent's recorder) writes its evidence before `os._exit`.
+
+Evidence goes to `<rundir>/<slot>/<pid>.json`, replaced atomically, so the
+parent reads a whole file or none; the parent reads its test's slot before the
+test's teardown report. Nothing here may raise into the user's process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "VAR",
+    "Evidence",
+    "start",
+    "stop",
+    "unwatch_multiprocessing",
+    "watch_multiprocessing",
+    "write_evidence",
+]
+
+VAR = "PYTEST_INVARIANTS_CHILD"  # the run folder; the only variable we set
+CURRENT = "current"  # file in the run folder: the running test's slot, space-padded
+SLOT_SIZE = 32
+SLOT_ATTR = "_pytest_invariants_slot"
+
+# (executed {abs path: lines}, doubles as dicts, mock calls as dicts, warnings)
+Evidence = tuple[dict[str, frozenset[int]], list[Any], list[Any], list[str]]
+Take = Callable[[], Evidence]
+
+
+class _Process:
+    """What this process knows: where evidence goes, the current slot, how to take it."""
+
+    def __init__(self, rundir: str, slot: str, take: Take) -> None:
+        self.rundir = rundir
+        self.slot = slot
+        self.take = take
+        self.pid = os.getpid()
+        self.kept: dict[str, dict[str, set[int]]] = {}
+        self.extra: dict[str, tuple[list[Any], list[Any], list[str]]] = {}
+
+    def collect(self) -> None:
+        """Move what was recorded so far into the current slot's share."""
+        executed, doubles, calls, warnings = self.take()
+        lines = self.kept.setdefault(self.slot, {})
+        for path, hit in executed.items():
+            lines.setdefault(path, set()).update(hit)
+        old = self.extra.setdefault(self.slot, ([], [], []))
+        old[0].extend(d for d in doubles if d not in old[0])
+        old[1].extend(c for c in calls if c not in old[1])
+        old[2].extend(w for w in warnings if w not in old[2])
+
+    def flush(self) -> None:
+        """Write every slot's evidence; a failure costs only this child's evidence."""
+        if os.getpid() != self.pid:
+            return  # a forked copy that was never told it is a child
+        try:
+            self.collect()
+            for slot, lines in self.kept.items():
+                doubles, calls, warnings = self.extra.get(slot, ([], [], []))
+                write_evidence(self.rundir, slot, lines, doubles, calls, warnings)
+        except Exception:  # noqa: BLE001 - never break the user's process at exit
+            pass
+
+
+_current: _Process | None = None
+
+
+def write_evidence(
+    rundir: str,
+    slot: str,
+    lines: dict[str, set[int]],
+    doubles: list[Any],
+    calls: list[Any],
+    warnings: list[str],
+) -> None:
+    """Write one process's evidence for one slot atomically, in the results' evidence form."""
+    if not slot or (not any(lines.values()) and not doubles and not calls and not warnings):
+        return  # between tests, or nothing seen (a forkserver's own process, an idle child)
+    folder = os.path.join(rundir, slot)
+    os.makedirs(folder, exist_ok=True)
+    data = {
+        "nodeid": f"child process {os.getpid()}",
+        "outcome": "passed",
+        "executed": {path: sorted(hit) for path, hit in lines.items() if hit},
+        "doubles": doubles,
+        "mock_calls": calls,
+        "observation_warnings": warnings,
+    }
+    path = os.path.join(folder, f"{os.getpid()}.json")
+    partial = f"{path}.tmp"
+    with open(partial, "w", encoding="utf-8") as stream:
+        json.dump(data, stream)
+    os.replace(partial, path)
+
+
+# -- the start-up hook ---------------------------------------------------------
+
+
+_stop_recorder: Callable[[], None] | None = None
+
+
+def stop() -> None:
+    """Stop observing this process as a child: it runs `pytest --invariants` itself.
+
+    An xdist worker or a nested pytest run started by a test is such a child;
+    its own recorder takes over, and two recorders on the same code would
+    disturb each other. What was seen until now is written first.
+    """
+    global _current, _stop_recorder
+    _flush()
+    _current = None
+    if _stop_recorder is not None:
+        with contextlib.suppress(Exception):
+            _stop_recorder()
+        _stop_recorder = None
+    atexit.unregister(_flush)
+
+
+def start() -> None:
+    """Begin observing this fresh child, when the parent asked for it."""
+    global _current, _stop_recorder
+    rundir = os.environ.pop(VAR, None)
+    if not rundir or _current is not None:
+        return
+    try:
+        slot = current_slot(rundir)
+        with open(os.path.join(rundir, "config.json"), encoding="utf-8") as stream:
+            files = [str(f) for f in json.load(stream)["files"]]
+        from pytest_invariants.observe.choose import make_recorder
+
+        recorder = make_recorder(files)
+        recorder.start()
+        recorder.begin_test()
+    except Exception:  # noqa: BLE001 - a child we cannot observe still runs normally
+        return
+
+    def take() -> Evidence:
+        executed = recorder.end_test()
+        recorder.begin_test()
+        return executed, [], [], list(recorder.problems())
+
+    _current = _Process(rundir, slot, take)
+    _stop_recorder = recorder.stop
+    atexit.register(_flush)
+    _on_sigterm()
+    watch_multiprocessing(rundir, lambda: current_slot(rundir), take)
+
+
+def current_slot(rundir: str) -> str:
+    """Return the slot of the test running in the parent now ('' between tests)."""
+    try:
+        with open(os.path.join(rundir, CURRENT), "rb") as stream:
+            return stream.read(SLOT_SIZE).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _flush() -> None:
+    if _current is not None:
+        _current.flush()
+
+
+def _on_sigterm() -> None:
+    """Write the evidence on SIGTERM (how pools and servers are stopped), then die of it."""
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+    except ValueError:  # not the main thread
+        return
+    ours = getattr(handler, "__module__", "") or ""
+    if handler is not signal.SIG_DFL and not ours.startswith("pytest_invariants"):
+        return  # the child's own handler decides how it ends
+
+    def flush_and_die(signum: int, frame: object) -> None:
+        _flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, flush_and_die)
+
+
+# -- multiprocessing -------------------------------------------------------------
+
+
+def watch_multiprocessing(rundir: str, slot: Callable[[], str], take: Take) -> None:
+    """Stamp processes with the current slot; make each child write its evidence."""
+    import multiprocessing.process  # already imported in the parent; cheap in a child
+
+    cls: Any = multiprocessing.process.BaseProcess
+    if getattr(cls, "_pytest_invariants_watch", None) is not None:
+        cls._pytest_invariants_watch = (rundir, slot, take)
+        return
+    cls._pytest_invariants_watch = (rundir, slot, take)
+    original_start = cls.start
+    original_bootstrap = cls._bootstrap
+
+    def start(self: Any) -> None:
+        watch = type(self)._pytest_invariants_watch
+        if watch is not None:
+            setattr(self, SLOT_ATTR, watch[1]())
+        return original_start(self)  # type: ignore[no-any-return]
+
+    def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _begin_process(self)
+        try:
+            return original_bootstrap(self, *args, **kwargs)
+        finally:
+            _flush()
+
+    start.__wrapped__ = original_start  # type: ignore[attr-defined]
+    _bootstrap.__wrapped__ = original_bootstrap  # type: ignore[attr-defined]
+    cls.start = start
+    cls._bootstrap = _bootstrap
+
+
+def unwatch_multiprocessing() -> None:
+    """Put multiprocessing's own methods back."""
+    module = sys.modules.get("multiprocessing.process")
+    cls: Any = getattr(module, "BaseProcess", None)
+    if cls is None or "_pytest_invariants_watch" not in vars(cls):
+        return
+    for name in ("start", "_bootstrap"):
+        wrapped = getattr(vars(cls)[name], "__wrapped__", None)
+        if wrapped is not None:
+            setattr(cls, name, wrapped)
+    del cls._pytest_invariants_watch
+
+
+def _begin_process(process: Any) -> None:
+    """At the start of a multiprocessing child: a fresh share, for the stamped slot."""
+    global _current
+    watch = getattr(type(process), "_pytest_invariants_watch", None)
+    if watch is None:
+        return
+    rundir, slot, take = watch
+    try:
+        stamped = getattr(process, SLOT_ATTR, None) or slot()
+        take()  # forget what the parent (or the start-up) recorded before this child ran
+        _current = _Process(rundir, stamped, take)
+        _on_sigterm()
+    except Exception:  # noqa: BLE001 - never break the user's process
+        _current = None

@@ -1,0 +1,187 @@
+"""Scope code run in child processes counts for the test that started them (docs/children.md).
+
+Real children on small projects: a CLI run with `subprocess`, an HTTP server
+started with `subprocess.Popen` and hit on 127.0.0.1, a multiprocessing pool
+with each start method and a ProcessPoolExecutor; serially and under xdist.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.projects import links, make, run, statuses
+
+PRICING = """
+    def price(cents, pct):
+        if pct < 0 or pct > 100:
+            raise ValueError(pct)
+        return cents - cents * pct // 100
+
+
+    def square(x):
+        return x * x
+"""
+
+SERVER = """
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from shop.pricing import price
+
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"price": price(1000, 10)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+
+    def main():
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+"""
+
+INVARIANTS = """
+    version: 1
+    defaults: {owner: shop}
+    invariants:
+      - id: PRICE
+        title: A discount stays between 0 and 100 percent
+        why: No negative prices.
+        code: [shop.pricing:price]
+      - id: SQUARE
+        title: Squares are squares
+        why: Arithmetic.
+        code: [shop.pricing:square]
+"""
+
+TESTS = """
+    import multiprocessing
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pytest
+
+    from shop.pricing import square
+
+    ENV = {**os.environ, "PYTHONPATH": "src"}
+
+
+    @pytest.mark.invariant("PRICE")
+    def test_cli():
+        out = subprocess.run(
+            [sys.executable, "-m", "shop", "1000", "10"],
+            capture_output=True, text=True, check=True, env=ENV, timeout=60,
+        )
+        assert out.stdout.strip() == "900"
+
+
+    def test_the_variable_never_reaches_child_code():
+        out = subprocess.run(
+            [sys.executable, "-c", "import os; print(sorted(os.environ))"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )
+        assert "PYTEST_INVARIANTS" not in out.stdout
+
+
+    @pytest.fixture
+    def server():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from shop.server import main; main()"],
+            stdout=subprocess.PIPE, text=True, env=ENV,
+        )
+        try:
+            port = int(proc.stdout.readline())
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+    @pytest.mark.invariant("PRICE")
+    def test_server(server):
+        with urllib.request.urlopen(server, timeout=30) as response:
+            assert response.read() == b'{"price": 900}'
+
+
+    @pytest.mark.invariant("SQUARE")
+    @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+    def test_pool(method):
+        with multiprocessing.get_context(method).Pool(2) as pool:
+            assert pool.map(square, [1, 2, 3]) == [1, 4, 9]
+
+
+    @pytest.mark.invariant("SQUARE")
+    def test_executor():
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(2, mp_context=context) as executor:
+            assert list(executor.map(square, [1, 2])) == [1, 4]
+
+
+    @pytest.mark.invariant("SQUARE")
+    def test_a_child_that_crashes():
+        code = "import os; from shop.pricing import square; square(2); os.abort()"
+        proc = subprocess.run([sys.executable, "-c", code], env=ENV, timeout=60)
+        assert proc.returncode != 0
+"""
+
+
+def _project(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        {
+            "src/shop/__init__.py": "",
+            "src/shop/pricing.py": PRICING,
+            "src/shop/server.py": SERVER,
+            "src/shop/__main__.py": (
+                "import sys\nfrom shop.pricing import price\n"
+                "print(price(int(sys.argv[1]), int(sys.argv[2])))\n"
+            ),
+            "invariants.yaml": INVARIANTS,
+            "tests/test_kids.py": TESTS,
+        },
+    )
+
+
+CHILD_LINKS = {
+    "PRICE": {"tests/test_kids.py::test_cli": "real", "tests/test_kids.py::test_server": "real"},
+    "SQUARE": {
+        "tests/test_kids.py::test_pool[fork]": "real",
+        "tests/test_kids.py::test_pool[spawn]": "real",
+        "tests/test_kids.py::test_pool[forkserver]": "real",
+        "tests/test_kids.py::test_executor": "real",
+        # Killed before it could write: the child's lines are lost, nothing else.
+        "tests/test_kids.py::test_a_child_that_crashes": "claimed",
+    },
+}
+
+
+@pytest.mark.invariant("CHILD-001")
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_scope_lines_run_in_children_count_for_their_test(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    _project(pytester)
+    result, data = run(pytester, *xdist)
+    result.assert_outcomes(passed=8)
+    assert {iid: links(data, iid) for iid in CHILD_LINKS} == CHILD_LINKS
+    assert statuses(data) == {"PRICE": "verified", "SQUARE": "verified"}
+
+
+def test_the_opt_out_observes_no_child(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    result, data = run(pytester, "--invariants-no-subprocess")
+    result.assert_outcomes(passed=8)
+    assert set(links(data, "PRICE").values()) == {"claimed"}
+    # A forked child runs the parent's own (observed) code objects, but without the
+    # watch nobody collects what it saw.
+    assert links(data, "SQUARE")["tests/test_kids.py::test_pool[spawn]"] == "claimed"
