@@ -7,6 +7,7 @@ These tests read the source with `ast` (imports inside functions count; those un
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import textwrap
@@ -118,8 +119,11 @@ def test_a_plain_run_imports_only_the_entry_point(pytester: pytest.Pytester) -> 
         sys.exit(int(code))
         """
     )
+    # A plain run has no PYTEST_INVARIANTS_CHILD; the one this suite may run under
+    # (`--invariants` observes child processes) would make it a child of ours.
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_INVARIANTS_CHILD"}
     run = subprocess.run(
-        [sys.executable, "-c", probe], cwd=pytester.path, capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=pytester.path, capture_output=True, text=True, env=env
     )
     assert run.returncode == 0, run.stdout + run.stderr
     line = next(x for x in run.stdout.splitlines() if x.startswith("OURS"))

@@ -7,8 +7,13 @@ with each start method and a ProcessPoolExecutor; serially and under xdist.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from pytest_invariants.observe import child
+from pytest_invariants.observe.children import ChildWatch
 from tests.projects import links, make, run, statuses
 
 PRICING = """
@@ -185,3 +190,31 @@ def test_the_opt_out_observes_no_child(pytester: pytest.Pytester) -> None:
     # A forked child runs the parent's own (observed) code objects, but without the
     # watch nobody collects what it saw.
     assert links(data, "SQUARE")["tests/test_kids.py::test_pool[spawn]"] == "claimed"
+
+
+@pytest.mark.invariant("CHILD-001")
+def test_a_childs_file_reaches_its_test_once_and_a_broken_one_only_warns(tmp_path: Path) -> None:
+    scope = tmp_path / "m.py"
+    scope.write_text("def f():\n    return 1\n")
+    outer = os.environ.get(child.VAR)  # set when this suite runs under --invariants
+    watch = ChildWatch([str(scope)], lambda: ({}, [], [], []))
+    watch.install()
+    try:
+        rundir = os.environ[child.VAR]
+        watch.begin_test()
+        slot = child.current_slot(rundir)
+        assert slot == "1"
+        child.write_evidence(rundir, slot, {str(scope): {2}}, [], [], [])
+        Path(rundir, slot, "999.json").write_text("{not json")
+        found = watch.end_test()
+        assert [dict(ev.executed) for ev in found if ev.executed] == [{str(scope): {2}}]
+        assert any("unreadable" in w for ev in found for w in ev.observation_warnings)
+        assert child.current_slot(rundir) == ""  # between tests
+        watch.begin_test()
+        assert watch.end_test() == []  # read once, then gone
+        child.write_evidence(rundir, "", {str(scope): {2}}, [], [], [])  # between tests: dropped
+        assert sorted(os.listdir(rundir)) == ["config.json", "current"]
+    finally:
+        watch.uninstall()
+    assert os.environ.get(child.VAR) == outer
+    assert not Path(rundir).exists()

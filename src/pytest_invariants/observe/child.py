@@ -132,6 +132,9 @@ def stop() -> None:
     global _current, _stop_recorder
     _flush()
     _current = None
+    with contextlib.suppress(ValueError):  # not the main thread
+        if getattr(signal.getsignal(signal.SIGTERM), "__module__", "") == __name__:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if _stop_recorder is not None:
         with contextlib.suppress(Exception):
             _stop_recorder()

@@ -59,6 +59,7 @@ class ChildWatch:
         self._count = 0
         self._undo: Callable[[], None] | None = None
         self._current: mmap.mmap | None = None
+        self._previous: str | None = None
         self.problem: str | None = None
 
     def install(self) -> None:
@@ -73,6 +74,7 @@ class ChildWatch:
             stream.write(b" " * child.SLOT_SIZE)
             stream.flush()
             self._current = mmap.mmap(stream.fileno(), child.SLOT_SIZE)
+        self._previous = os.environ.get(child.VAR)
         os.environ[child.VAR] = self._rundir
         rundir = self._rundir
 
@@ -84,7 +86,10 @@ class ChildWatch:
 
     def uninstall(self) -> None:
         """Remove the variable, the watch and the run folder (the hook file stays: inert)."""
-        os.environ.pop(child.VAR, None)
+        if self._previous is None:
+            os.environ.pop(child.VAR, None)
+        else:  # a watch of an enclosing run (an in-process pytester run) goes on
+            os.environ[child.VAR] = self._previous
         if self._current is not None:
             self._current.close()
             self._current = None

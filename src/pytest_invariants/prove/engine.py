@@ -451,6 +451,9 @@ def _spec_body(tasks: Sequence[Task]) -> dict[str, Any]:
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # never add .pyc files to the user's tree
+    # A worker swaps in mutants: it must not be observed as a test's child process
+    # (observe/child.py), whose recorder would put the unmutated source back.
+    env.pop("PYTEST_INVARIANTS_CHILD", None)
     return env
 
 
