@@ -140,7 +140,10 @@ TESTS = """
 """
 
 
-def _project(pytester: pytest.Pytester) -> None:
+def _project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The inner run is the user's suite; when this suite itself runs under
+    # --invariants, its variable would make that run a child of ours as well.
+    monkeypatch.delenv(child.VAR, raising=False)
     make(
         pytester,
         {
@@ -173,17 +176,19 @@ CHILD_LINKS = {
 @pytest.mark.invariant("CHILD-001")
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_scope_lines_run_in_children_count_for_their_test(
-    pytester: pytest.Pytester, xdist: list[str]
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
 ) -> None:
-    _project(pytester)
+    _project(pytester, monkeypatch)
     result, data = run(pytester, *xdist)
     result.assert_outcomes(passed=8)
     assert {iid: links(data, iid) for iid in CHILD_LINKS} == CHILD_LINKS
     assert statuses(data) == {"PRICE": "verified", "SQUARE": "verified"}
 
 
-def test_the_opt_out_observes_no_child(pytester: pytest.Pytester) -> None:
-    _project(pytester)
+def test_the_opt_out_observes_no_child(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _project(pytester, monkeypatch)
     result, data = run(pytester, "--invariants-no-subprocess")
     result.assert_outcomes(passed=8)
     assert set(links(data, "PRICE").values()) == {"claimed"}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -197,9 +198,11 @@ def _on_sigterm() -> None:
         return  # the child's own handler decides how it ends
 
     def flush_and_die(signum: int, frame: object) -> None:
-        _flush()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            _flush()
+        finally:  # whatever happened while writing, the process ends as SIGTERM says
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
 
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, flush_and_die)
@@ -210,9 +213,12 @@ def _on_sigterm() -> None:
 
 def watch_multiprocessing(rundir: str, slot: Callable[[], str], take: Take) -> None:
     """Stamp processes with the current slot; make each child write its evidence."""
-    import multiprocessing.process  # already imported in the parent; cheap in a child
-
-    cls: Any = multiprocessing.process.BaseProcess
+    module = sys.modules.get("multiprocessing.process")
+    if module is None:  # a fresh child: cheap to import; the parent hands it over
+        module = importlib.import_module("multiprocessing.process")
+    # The package may still be importing this very module: never read it as
+    # `multiprocessing.process`, which exists only once the package is done.
+    cls: Any = module.BaseProcess
     if getattr(cls, "_pytest_invariants_watch", None) is not None:
         cls._pytest_invariants_watch = (rundir, slot, take)
         return
@@ -259,10 +265,14 @@ def _begin_process(process: Any) -> None:
     if watch is None:
         return
     rundir, slot, take = watch
+    _current = None
+    # First: a forked child must never keep a handler of the parent's pytest process,
+    # or a pool's terminate() would not end it.
+    with contextlib.suppress(Exception):
+        _on_sigterm()
     try:
         stamped = getattr(process, SLOT_ATTR, None) or slot()
         take()  # forget what the parent (or the start-up) recorded before this child ran
         _current = _Process(rundir, stamped, take)
-        _on_sigterm()
     except Exception:  # noqa: BLE001 - never break the user's process
         _current = None

@@ -79,7 +79,11 @@ class ChildWatch:
         rundir = self._rundir
 
         def watch(module: object) -> list[Callable[[], None]]:
-            child.watch_multiprocessing(rundir, lambda: self._slot, self._take)
+            try:
+                child.watch_multiprocessing(rundir, lambda: self._slot, self._take)
+            except Exception as exc:  # noqa: BLE001 - the user's import must go on
+                self.problem = f"multiprocessing children are not observed: {exc!r}"
+                return []
             return [child.unwatch_multiprocessing]
 
         self._undo = when_imported("multiprocessing.process", watch)

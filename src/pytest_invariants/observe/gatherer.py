@@ -172,6 +172,7 @@ class EvidenceGatherer:
         self._watch_children = children
         self._children: ChildWatch | None = None
         self._child_problems: tuple[str, ...] = ()
+        self._child_problems_seen: set[str] = set()
         self._files = scope_files(invariant_set, rootdir)
         self._doubles = DoubleObserver(rootdir, list(self._files))
         self._reads = _ReadNames(invariant_set)
@@ -197,7 +198,6 @@ class EvidenceGatherer:
             # Before collection: an environment copied at import still reaches children.
             self._children = ChildWatch(list(self._files), self._take_for_child)
             self._children.install()
-            self._child_problems = (self._children.problem,) if self._children.problem else ()
 
     def start_tracing(self) -> None:
         """Instrument the scope code; called after collection imported it."""
@@ -285,6 +285,10 @@ class EvidenceGatherer:
         """Add what the test's child processes saw (docs/children.md)."""
         assert self._children is not None
         found = self._children.end_test()
+        problem = self._children.problem
+        if problem and problem not in self._child_problems_seen:
+            self._child_problems_seen.add(problem)
+            self._child_problems += (problem,)
         warnings, self._child_problems = warnings + self._child_problems, ()
         if not found:
             return executed, doubles, calls, warnings
