@@ -69,6 +69,7 @@ INVARIANTS = """
 TESTS = """
     import multiprocessing
     import os
+    import signal
     import subprocess
     import sys
     import urllib.request
@@ -123,6 +124,13 @@ TESTS = """
     def test_pool(method):
         with multiprocessing.get_context(method).Pool(2) as pool:
             assert pool.map(square, [1, 2, 3]) == [1, 4, 9]
+
+
+    @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+    def test_pool_workers_still_die_of_sigterm(method):
+        # A Python-level handler there can lose the SIGTERM of Pool.terminate().
+        with multiprocessing.get_context(method).Pool(1) as pool:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
 
 
     @pytest.mark.invariant("SQUARE")
@@ -180,7 +188,7 @@ def test_scope_lines_run_in_children_count_for_their_test(
 ) -> None:
     _project(pytester, monkeypatch)
     result, data = run(pytester, *xdist)
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=11)
     assert {iid: links(data, iid) for iid in CHILD_LINKS} == CHILD_LINKS
     assert statuses(data) == {"PRICE": "verified", "SQUARE": "verified"}
 
@@ -190,7 +198,7 @@ def test_the_opt_out_observes_no_child(
 ) -> None:
     _project(pytester, monkeypatch)
     result, data = run(pytester, "--invariants-no-subprocess")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=11)
     assert set(links(data, "PRICE").values()) == {"claimed"}
     # A forked child runs the parent's own (observed) code objects, but without the
     # watch nobody collects what it saw.
@@ -223,3 +231,27 @@ def test_a_childs_file_reaches_its_test_once_and_a_broken_one_only_warns(tmp_pat
         watch.uninstall()
     assert os.environ.get(child.VAR) == outer
     assert not Path(rundir).exists()
+
+
+def test_a_fork_under_our_sigterm_handler_starts_with_the_default() -> None:
+    """A fork child never inherits our handler, nor a SIGTERM that fork() would clear."""
+    import signal
+
+    from pytest_invariants.observe.forksafe import guard_forks
+    from pytest_invariants.pytest_plugin.collector import _Interrupt
+
+    previous = signal.signal(signal.SIGTERM, _Interrupt())
+    guard_forks()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit status only
+            default = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            unblocked = signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+            os._exit(0 if default and unblocked else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # The parent keeps its handler, unblocked.
+        assert isinstance(signal.getsignal(signal.SIGTERM), _Interrupt)
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -31,6 +31,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from pytest_invariants.observe.forksafe import guard_forks
+
 __all__ = [
     "VAR",
     "Evidence",
@@ -62,23 +64,30 @@ class _Process:
         self.kept: dict[str, dict[str, set[int]]] = {}
         self.extra: dict[str, tuple[list[Any], list[Any], list[str]]] = {}
 
-    def collect(self) -> None:
-        """Move what was recorded so far into the current slot's share."""
+    def collect(self) -> bool:
+        """Move what was recorded so far into the current slot's share; say if it grew."""
         executed, doubles, calls, warnings = self.take()
         lines = self.kept.setdefault(self.slot, {})
+        grew = False
         for path, hit in executed.items():
-            lines.setdefault(path, set()).update(hit)
+            known = lines.setdefault(path, set())
+            if not hit <= known:
+                known.update(hit)
+                grew = True
         old = self.extra.setdefault(self.slot, ([], [], []))
-        old[0].extend(d for d in doubles if d not in old[0])
-        old[1].extend(c for c in calls if c not in old[1])
-        old[2].extend(w for w in warnings if w not in old[2])
+        for kept, seen in zip(old, (doubles, calls, warnings), strict=True):
+            new = [item for item in seen if item not in kept]
+            kept.extend(new)
+            grew = grew or bool(new)
+        return grew
 
-    def flush(self) -> None:
+    def flush(self, *, only_if_new: bool = False) -> None:
         """Write every slot's evidence; a failure costs only this child's evidence."""
         if os.getpid() != self.pid:
             return  # a forked copy that was never told it is a child
         try:
-            self.collect()
+            if not self.collect() and only_if_new:
+                return
             for slot, lines in self.kept.items():
                 doubles, calls, warnings = self.extra.get(slot, ([], [], []))
                 write_evidence(self.rundir, slot, lines, doubles, calls, warnings)
@@ -193,8 +202,7 @@ def _on_sigterm() -> None:
         handler = signal.getsignal(signal.SIGTERM)
     except ValueError:  # not the main thread
         return
-    ours = getattr(handler, "__module__", "") or ""
-    if handler is not signal.SIG_DFL and not ours.startswith("pytest_invariants"):
+    if handler is not signal.SIG_DFL and not _ours(handler):
         return  # the child's own handler decides how it ends
 
     def flush_and_die(signum: int, frame: object) -> None:
@@ -206,6 +214,7 @@ def _on_sigterm() -> None:
 
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, flush_and_die)
+        guard_forks()
 
 
 # -- multiprocessing -------------------------------------------------------------
@@ -266,13 +275,47 @@ def _begin_process(process: Any) -> None:
         return
     rundir, slot, take = watch
     _current = None
-    # First: a forked child must never keep a handler of the parent's pytest process,
-    # or a pool's terminate() would not end it.
+    # No SIGTERM handler of ours in a multiprocessing child: pools end their workers
+    # with SIGTERM, and a Python-level handler can lose it (it may arrive between a
+    # worker's last signal check and its wait on the task queue's lock, and the
+    # pool then joins that worker forever). The evidence is written before each
+    # message the child sends to its parent instead (`_flush_before_sending`).
     with contextlib.suppress(Exception):
-        _on_sigterm()
+        if _ours(signal.getsignal(signal.SIGTERM)):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         stamped = getattr(process, SLOT_ATTR, None) or slot()
         take()  # forget what the parent (or the start-up) recorded before this child ran
         _current = _Process(rundir, stamped, take)
+        _flush_before_sending()
     except Exception:  # noqa: BLE001 - never break the user's process
         _current = None
+
+
+def _ours(handler: object) -> bool:
+    module = getattr(handler, "__module__", None) or ""
+    return isinstance(module, str) and module.startswith("pytest_invariants")
+
+
+def _flush_before_sending() -> None:
+    """Write new evidence before this child sends its parent anything.
+
+    A pool's result, an executor's future, a queue item or a pipe message all go
+    through `Connection._send_bytes`: once the parent has a child's answer, the
+    lines that produced it are on disk, however the child ends afterwards. Only
+    new lines cause a write. This patches the class in this child process only.
+    """
+    from multiprocessing import connection
+
+    cls: Any = connection.Connection
+    if getattr(cls._send_bytes, "_pytest_invariants", False):
+        return
+    original = cls._send_bytes
+
+    def _send_bytes(self: Any, buf: Any) -> None:
+        if _current is not None:
+            _current.flush(only_if_new=True)
+        original(self, buf)
+
+    _send_bytes._pytest_invariants = True  # type: ignore[attr-defined]
+    cls._send_bytes = _send_bytes

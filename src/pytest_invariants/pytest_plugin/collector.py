@@ -7,6 +7,7 @@ reports that pytest (or xdist) hands it, so both kinds of run give the same data
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import threading
@@ -36,6 +37,7 @@ from pytest_invariants.model import (
     RunResults,
     TestEvidence,
 )
+from pytest_invariants.observe.forksafe import guard_forks
 from pytest_invariants.pytest_plugin.claims import item_claims
 from pytest_invariants.pytest_plugin.narrowing import deselection_reason, narrowing_of
 from pytest_invariants.pytest_plugin.observer import TestObserver, stopped_by_maxfail
@@ -119,8 +121,21 @@ _SKIPPED = (Outcome.SKIPPED, Outcome.XFAILED)
 _COLLECT_ONLY = "--collect-only ran no test"
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+class _Interrupt:
+    """SIGTERM as an interruption, in the process that installed it only."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:
+            # A process forked by a test (a multiprocessing worker) inherits this
+            # handler; there SIGTERM must kill as it does without us, or a pool's
+            # terminate() waits forever on a worker that swallowed the exception.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def _now() -> str:
@@ -175,7 +190,8 @@ class RunCollector:
         # as an interruption it gets the same "incomplete, previous results kept" path.
         main = threading.current_thread() is threading.main_thread()
         if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _Interrupt())
+            guard_forks()
 
     def pytest_unconfigure(self) -> None:
         if self.timings is not None:
