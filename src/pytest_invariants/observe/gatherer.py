@@ -311,7 +311,7 @@ class EvidenceGatherer:
         executed = self._recorder.end_test() if self._recorder is not None else {}
         warnings = self._new_recorder_problems()
         relative = self._relative(executed) if executed else {}
-        if relative or claims:
+        if relative or claims:  # fakes bound in this process: its own lines decide
             modules = self._reads.modules(claims, relative)
             if modules:
                 where = f"{nodeid} (bound at the end of the test)"
@@ -319,9 +319,11 @@ class EvidenceGatherer:
         doubles, calls = self._doubles.end_test()
         warnings += self._doubles.take_warnings()
         if self._children is not None:
-            executed, doubles, calls, warnings = self._with_children(
+            merged, doubles, calls, warnings = self._with_children(
                 executed, doubles, calls, warnings
             )
+            if merged is not executed:  # a child ran scope lines
+                relative = self._relative(merged)
         return TestEvidence(
             nodeid=nodeid,
             outcome=Outcome.PASSED,  # the receiving side sets the real outcome from the reports

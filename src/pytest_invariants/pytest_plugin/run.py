@@ -13,6 +13,7 @@ from pytest_invariants.gate import PolicyError, parse_policy
 from pytest_invariants.load.loading import LoadError, discover, format_problems, load_invariants
 from pytest_invariants.load.scopes import search_path
 from pytest_invariants.model import InvariantSet
+from pytest_invariants.observe import child
 from pytest_invariants.pytest_plugin.collector import RunCollector, XdistReceiver, policy_text
 from pytest_invariants.pytest_plugin.observer import TestObserver
 from pytest_invariants.pytest_plugin.timings import timings_from_env
@@ -30,6 +31,9 @@ def start_run(config: pytest.Config, started: float | None = None) -> None:
     timings (`pytest_plugin/timings.py`).
     """
     started = time.process_time() if started is None else started
+    # A run started by an outer run's test (a nested pytest, an xdist worker) is
+    # its own run: stop observing it as a child before it picks its SIGTERM handler.
+    child.stop()
     timings = timings_from_env()
     invariant_set = _load(config)
     _check_policy(config)
