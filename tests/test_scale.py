@@ -9,6 +9,7 @@ are checked against the plain definitions they replace.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pytest_invariants.model import (
     DoubleKind,
     DoubleRecord,
     Invariant,
+    LineSet,
     ObjectRef,
     Outcome,
     ScopeEntry,
@@ -213,15 +215,44 @@ def test_the_graph_index_finds_exactly_the_invariants_a_double_replaces(
 @given(
     st.lists(_entries, min_size=1, max_size=3),
     st.dictionaries(st.sampled_from(_FILES), st.frozensets(st.integers(1, 45), max_size=30)),
+    st.booleans(),
 )
 def test_scope_lines_run_equals_the_line_by_line_definition(
-    code: list[ScopeEntry], executed: dict[str, frozenset[int]]
+    code: list[ScopeEntry], executed: dict[str, frozenset[int]], compact: bool
 ) -> None:
     inv = Invariant(id="I", title="t", why="w", owner="o", severity=Severity.LOW, code=tuple(code))
-    ev = TestEvidence(nodeid="t::x", outcome=Outcome.PASSED, executed=executed)
+    # The recorders hand over LineSets; evidence made by hand may hold frozensets.
+    held = {path: LineSet(lines) for path, lines in executed.items()} if compact else executed
+    ev = TestEvidence(nodeid="t::x", outcome=Outcome.PASSED, executed=held)  # type: ignore[arg-type]
     expected: dict[str, set[int]] = {}
     for entry in code:
         hit = {n for n in executed.get(entry.file, ()) if entry.contains_line(n)}
         if hit:
             expected.setdefault(entry.file, set()).update(hit)
     assert scope_lines_run(inv, ev) == {path: frozenset(s) for path, s in expected.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 5000), max_size=60),
+    st.lists(st.integers(-3, 5000), max_size=20),
+    st.integers(-5, 5000),
+    st.integers(-5, 5000),
+)
+def test_a_line_set_is_the_frozenset_of_its_lines(
+    lines: list[int], others: list[int], low: int, high: int
+) -> None:
+    # Evidence is kept as LineSets (4 bytes a line) and read as sets by every stage.
+    compact, plain = LineSet(lines), frozenset(lines)
+    assert compact == plain and plain == compact and hash(compact) == hash(plain)
+    assert list(compact) == sorted(plain) and len(compact) == len(plain)
+    assert all((n in compact) == (n in plain) for n in [*others, *lines, "x", None])
+    assert compact.intersection(range(low, high)) == plain.intersection(range(low, high))
+    assert compact.intersection(others) == plain.intersection(others)
+    assert compact | LineSet(others) == plain | frozenset(others)
+    assert compact & frozenset(others) == plain & frozenset(others)
+    assert compact.isdisjoint(others) == plain.isdisjoint(others)
+    assert LineSet.from_sorted(sorted(plain)) == compact
+    odd = LineSet(others)  # a results file may hold any int: kept, if not packed
+    assert all(n in odd for n in others) and odd == frozenset(others)
+    assert pickle.loads(pickle.dumps(compact)) == compact

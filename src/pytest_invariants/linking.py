@@ -13,6 +13,7 @@ from pytest_invariants.model import (
     DoubleKind,
     DoubleRecord,
     Invariant,
+    LineSet,
     Link,
     LinkKind,
     MockCall,
@@ -191,26 +192,28 @@ def spoilers(inv: Invariant, ev: TestEvidence) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
-def scope_lines_run(inv: Invariant, ev: TestEvidence) -> dict[str, frozenset[int]]:
+def scope_lines_run(inv: Invariant, ev: TestEvidence) -> dict[str, LineSet]:
     """Return, per scope file, the lines of the invariant's scope that ran during the test."""
-    ran: dict[str, set[int]] = {}
+    ran: dict[str, list[LineSet]] = {}
     for entry in inv.code:
         lines = ev.executed.get(entry.file)
         if not lines:
             continue
-        if entry.lines is None:
-            hit = frozenset(lines)
-        else:
-            # Walk the scope's span, not every line run in the file: this is the
+        if entry.lines is not None:
+            # Bisect the scope's span, not every line run in the file: this is the
             # inner loop of classification (benchmarks/scale.py).
             first, last = entry.lines
-            hit = lines.intersection(range(first, last + 1))
+            lines = lines.intersection(range(first, last + 1))
+        hit = lines if isinstance(lines, LineSet) else LineSet(lines)  # a frozenset from a test
         if hit:
-            ran.setdefault(entry.file, set()).update(hit)
-    return {path: frozenset(lines) for path, lines in ran.items()}
+            ran.setdefault(entry.file, []).append(hit)
+    return {
+        path: hits[0] if len(hits) == 1 else LineSet(line for hit in hits for line in hit)
+        for path, hits in ran.items()
+    }
 
 
-def _count(lines: dict[str, frozenset[int]]) -> int:
+def _count(lines: dict[str, LineSet]) -> int:
     return sum(len(v) for v in lines.values())
 
 

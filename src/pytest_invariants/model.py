@@ -8,7 +8,9 @@ be tested with plain values.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "Invariant",
     "InvariantResult",
     "InvariantSet",
+    "LineSet",
     "Link",
     "LinkKind",
     "Location",
@@ -275,6 +278,68 @@ class MockCall:
     target: str | None = None  # the patch target when the mock was patched in
 
 
+def _packed(lines: Iterable[int]) -> array[int] | tuple[int, ...]:
+    """Return `lines` as 4-byte unsigned ints; a tuple when one does not fit (a bad file)."""
+    if not isinstance(lines, (list, tuple, array)):
+        lines = list(lines)
+    try:
+        return array("I", lines)
+    except OverflowError:
+        return tuple(lines)
+
+
+class LineSet(Set[int]):
+    """An immutable set of line numbers, kept sorted at 4 bytes a line.
+
+    What each test ran, and each link: a frozenset of a few hundred lines costs about
+    16 KB (a sparse hash table, and an int object per line above 256), which made a
+    run's evidence most of its peak memory (docs/performance.md). Equal to a frozenset
+    of the same lines; iterates in order.
+    """
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, lines: Iterable[int] = ()) -> None:
+        self._lines = _packed(sorted(set(lines)))
+
+    @classmethod
+    def from_sorted(cls, lines: Iterable[int]) -> LineSet:
+        """Return the set of `lines`, which must be strictly increasing (not checked)."""
+        new = cls.__new__(cls)
+        new._lines = _packed(lines)
+        return new
+
+    def __contains__(self, line: object) -> bool:
+        if not isinstance(line, int):
+            return False
+        lines = self._lines
+        at = bisect_left(lines, line)
+        return at < len(lines) and lines[at] == line
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._lines))  # equal to a frozenset, so hashed like one
+
+    def __repr__(self) -> str:
+        return f"LineSet({list(self._lines)!r})"
+
+    def __reduce__(self) -> tuple[type[LineSet], tuple[list[int]]]:
+        return LineSet, (list(self._lines),)
+
+    def intersection(self, other: Iterable[int]) -> LineSet:
+        """Return the lines also in `other`; a `range` of step 1 is two bisections."""
+        lines = self._lines
+        if isinstance(other, range) and other.step == 1:
+            low = bisect_left(lines, other.start)
+            return LineSet.from_sorted(lines[low : bisect_left(lines, other.stop, low)])
+        return LineSet(line for line in other if line in self)
+
+
 @dataclass(frozen=True)
 class TestEvidence:
     """Everything observed while one test ran (setup, call and teardown)."""
@@ -285,7 +350,7 @@ class TestEvidence:
     outcome: Outcome
     claims: tuple[str, ...] = ()  # invariant ids claimed by marker or glob
     glob_claims: tuple[str, ...] = ()  # the subset claimed only through `tests:` globs
-    executed: dict[str, frozenset[int]] = field(default_factory=dict)  # file -> lines
+    executed: dict[str, LineSet] = field(default_factory=dict)  # file -> lines
     doubles: tuple[DoubleRecord, ...] = ()
     mock_calls: tuple[MockCall, ...] = ()
     duration: float = 0.0
@@ -304,7 +369,7 @@ class Link:
     detail: str | None = None  # 'mocked-out' | 'against-doubles' for mock-based links
     evidence: tuple[str, ...] = ()
     unscoped: bool = False
-    executed: dict[str, frozenset[int]] = field(default_factory=dict)
+    executed: dict[str, LineSet] = field(default_factory=dict)
 
     @property
     def is_evidence(self) -> bool:

@@ -12,7 +12,8 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pytest_invariants.model import (
     InvariantResult,
     InvariantSet,
     Lifecycle,
+    LineSet,
     Link,
     LinkKind,
     Location,
@@ -82,7 +84,7 @@ class ResultsError(Exception):
 # -- writing ------------------------------------------------------------------
 
 
-def _lines(mapping: Mapping[str, frozenset[int]]) -> dict[str, list[int]]:
+def _lines(mapping: Mapping[str, AbstractSet[int]]) -> dict[str, list[int]]:
     return {path: sorted(lines) for path, lines in sorted(mapping.items())}
 
 
@@ -244,8 +246,8 @@ def _summary(results: RunResults) -> dict[str, Any]:
     return {"invariants": len(results.invariants), "tests": len(results.tests), "by_status": counts}
 
 
-def to_dict(results: RunResults) -> dict[str, Any]:
-    """Return the JSON-ready form of a run's results."""
+def _document(results: RunResults) -> dict[str, Any]:
+    """Return `to_dict`, with its two long lists as iterators that make each item on demand."""
     info = results.info
     iset = results.invariant_set
     return {
@@ -269,31 +271,55 @@ def to_dict(results: RunResults) -> dict[str, Any]:
         "scope_files": dict(sorted(iset.sources.items())),
         "gate_policy": {sev: sorted(st) for sev, st in iset.gate.fail_on.items()},
         "summary": _summary(results),
-        "invariants": [_result(res) for res in results.invariants],
-        "tests": [evidence_to_dict(ev) for ev in results.tests],
+        "invariants": map(_result, results.invariants),
+        "tests": map(evidence_to_dict, results.tests),
         "claim_index": {nodeid: list(ids) for nodeid, ids in sorted(results.claim_index.items())},
     }
 
 
+_LONG = ("invariants", "tests")
+
+
+def to_dict(results: RunResults) -> dict[str, Any]:
+    """Return the JSON-ready form of a run's results."""
+    data = _document(results)
+    for key in _LONG:
+        data[key] = list(data[key])
+    return data
+
+
 def dumps(results: RunResults) -> str:
-    """Return the results as JSON text, one line per invariant and per test.
+    """Return the results as JSON text, one line per invariant and per test."""
+    return "".join(_chunks(results))
+
+
+def _chunks(results: RunResults) -> Iterator[str]:
+    """Yield the text of `dumps`, a line at a time.
 
     `indent=` would make json fall back to its pure-Python encoder, which took
     3.5 s for 10,000 tests x 1,000 invariants (benchmarks/scale.py); encoding
     each item with the C encoder keeps the file line-diffable and ~10x faster.
+    Each invariant and test is made into a dict and encoded only when its line is
+    due, so a written run never exists whole as dicts and lists of line numbers,
+    nor as one string (they were most of a run's peak memory, docs/performance.md).
     """
-    data = to_dict(results)
+    data = _document(results)
     last = len(data) - 1
-    out = ["{"]
+    yield "{\n"
     for number, (key, value) in enumerate(data.items()):
         comma = "," if number < last else ""
-        if isinstance(value, list) and value:
-            items = ",\n  ".join(json.dumps(item) for item in value)
-            out.append(f" {json.dumps(key)}: [\n  {items}\n ]{comma}")
-        else:
-            out.append(f" {json.dumps(key)}: {json.dumps(value)}{comma}")
-    out.append("}")
-    return "\n".join(out) + "\n"
+        if key in _LONG or isinstance(value, list):
+            items = iter(value)
+            first = next(items, _ABSENT)
+            if first is not _ABSENT:
+                yield f" {json.dumps(key)}: [\n  {json.dumps(first)}"
+                for item in items:
+                    yield f",\n  {json.dumps(item)}"
+                yield f"\n ]{comma}\n"
+                continue
+            value = []
+        yield f" {json.dumps(key)}: {json.dumps(value)}{comma}\n"
+    yield "}\n"
 
 
 class WriteError(OSError):
@@ -319,8 +345,8 @@ def _target(path: Path) -> Path:
     return target
 
 
-def write_atomically(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half.
+def write_atomically(path: Path, text: str | Iterable[str], encoding: str = "utf-8") -> None:
+    """Write `text` (or its pieces) to `path`: readers see the old file or the new, never half.
 
     The one writer of every file we produce (results, reports, graph, combine,
     review). Raises WriteError, whose message is `cannot write PATH: reason`.
@@ -336,7 +362,10 @@ def write_atomically(path: Path, text: str, encoding: str = "utf-8") -> None:
         # mode a plain open() would have given it, so CI artifacts stay readable.
         os.chmod(tmp, _mode_for(target))
         with os.fdopen(fd, "w", encoding=encoding, newline="") as out:
-            out.write(text)
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                out.writelines(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)
@@ -372,7 +401,8 @@ def _mode_for(path: Path) -> int:
 
 
 def write_results(results: RunResults, *paths: Path) -> None:
-    text = dumps(results)
+    # One file (the usual run) is written as it is encoded; more share one text.
+    text: str | Iterable[str] = _chunks(results) if len(paths) == 1 else dumps(results)
     for path in paths:
         write_atomically(path, text)
 
@@ -446,6 +476,11 @@ def _line_set(values: Any, key: str) -> frozenset[int]:
 def _frozen_lines(data: Mapping[str, Any], key: str) -> dict[str, frozenset[int]]:
     files = _get(data, key, (dict,), {})
     return {str(path): _line_set(lines, key) for path, lines in files.items()}
+
+
+def _executed(data: Mapping[str, Any]) -> dict[str, LineSet]:
+    files = _get(data, "executed", (dict,), {})
+    return {str(path): LineSet(_line_set(lines, "executed")) for path, lines in files.items()}
 
 
 def _read_location(data: Any) -> Location:
@@ -540,7 +575,7 @@ def evidence_from_dict(data: dict[str, Any]) -> TestEvidence:
         outcome=Outcome(_text(data, "outcome")),
         claims=_texts(data, "claims"),
         glob_claims=_texts(data, "glob_claims"),
-        executed=_frozen_lines(data, "executed"),
+        executed=_executed(data),
         doubles=tuple(_read_double(d) for d in _objects(data, "doubles")),
         mock_calls=tuple(_read_call(c) for c in _objects(data, "mock_calls")),
         duration=float(_number(data, "duration") or 0.0),
@@ -558,7 +593,7 @@ def _read_link(data: dict[str, Any]) -> Link:
         detail=_maybe_text(data, "detail"),
         evidence=_texts(data, "evidence"),
         unscoped=_flag(data, "unscoped", False),
-        executed=_frozen_lines(data, "executed"),
+        executed=_executed(data),
     )
 
 

@@ -8,6 +8,7 @@ a `WhyAnswer` comes out. The target is resolved elsewhere, statically
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from pytest_invariants.model import InvariantResult, Link, LinkKind, RunResults, ScopeEntry
@@ -37,7 +38,7 @@ class Target:
             return True
         return entry.lines[0] <= self.lines[1] and self.lines[0] <= entry.lines[1]
 
-    def hit(self, executed: Mapping[str, frozenset[int]]) -> bool:
+    def hit(self, executed: Mapping[str, AbstractSet[int]]) -> bool:
         """Return True when some executed line of the file lies inside the target."""
         lines = executed.get(self.file, frozenset())
         if self.lines is None:

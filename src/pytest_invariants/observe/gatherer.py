@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from pytest_invariants.model import (
     DoubleKind,
     DoubleRecord,
     InvariantSet,
+    LineSet,
     MockCall,
     Outcome,
     ScopeEntry,
@@ -255,14 +257,15 @@ class EvidenceGatherer:
         if modules:
             self._assignments.check(modules, f"{self._nodeid} (bound {moment})")
 
-    def _relative(self, executed: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
+    def _relative(self, executed: Mapping[str, AbstractSet[int]]) -> dict[str, LineSet]:
         # The recorder reports the very paths it was given (the keys of _files), so
         # a lookup is enough; realpath (an lstat per path component) only on a miss.
-        out: dict[str, frozenset[int]] = {}
+        out: dict[str, LineSet] = {}
         for path, lines in executed.items():
             rel = self._files.get(path) or self._files.get(os.path.realpath(path))
             if rel is not None and lines:
-                out[rel] = out[rel] | lines if rel in out else lines
+                lines = lines if isinstance(lines, LineSet) else LineSet(lines)
+                out[rel] = LineSet([*out[rel], *lines]) if rel in out else lines
         return out
 
     def _new_recorder_problems(self) -> tuple[str, ...]:

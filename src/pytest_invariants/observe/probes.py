@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from _pytest.assertion.rewrite import rewrite_asserts
 
+from pytest_invariants.model import LineSet
 from pytest_invariants.observe import recorder as _recorder_module
 from pytest_invariants.observe.codecache import CodeCache
 from pytest_invariants.observe.recorder import (
@@ -81,7 +82,7 @@ class ProbeRecorder(ScopeRecorder):
         self._rearm()
         self._hits.clear()
 
-    def end_test(self) -> dict[str, frozenset[int]]:
+    def end_test(self) -> dict[str, LineSet]:
         """Return file -> lines executed since `begin_test`."""
         self._rearm()
         self._check_patches()
@@ -91,14 +92,14 @@ class ProbeRecorder(ScopeRecorder):
         # split the sorted keys by file, in C loops (a test may run thousands of lines).
         keys = sorted(self._hits)
         self._hits.clear()
-        executed: dict[str, frozenset[int]] = {}
+        executed: dict[str, LineSet] = {}
         start, count = 0, len(keys)
         while start < count:
             base = keys[start] & ~_LINE_MASK
             stop = bisect.bisect_left(keys, base + _LINE_MASK + 1, start)
             chunk = keys[start:stop]
-            lines = frozenset(map(base.__rsub__, chunk)) if base else frozenset(chunk)
-            executed[self._files[base >> _LINE_BITS]] = lines
+            lines = map(base.__rsub__, chunk) if base else chunk
+            executed[self._files[base >> _LINE_BITS]] = LineSet.from_sorted(lines)
             start = stop
         return executed
 

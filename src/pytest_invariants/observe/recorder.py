@@ -33,6 +33,7 @@ from functools import cached_property, partial, partialmethod
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from pytest_invariants.model import LineSet
 from pytest_invariants.observe.importwatch import PostImportHook
 
 __all__ = [
@@ -59,7 +60,7 @@ class LineRecorder(Protocol):
     def begin_test(self) -> None:
         """Forget every hit so far; called before a test's setup."""
 
-    def end_test(self) -> dict[str, frozenset[int]]:
+    def end_test(self) -> dict[str, LineSet]:
         """Return file -> lines executed since `begin_test` (files with hits only)."""
         ...
 
@@ -106,7 +107,7 @@ class ScopeRecorder:
         """Forget every hit so far; called before a test's setup."""
         raise NotImplementedError
 
-    def end_test(self) -> dict[str, frozenset[int]]:
+    def end_test(self) -> dict[str, LineSet]:
         """Return file -> lines executed since `begin_test` (files with hits only)."""
         raise NotImplementedError
 
@@ -178,17 +179,17 @@ class ScopeRecorder:
                 seen.add(id(func))
                 found.setdefault(file, []).append(func)
 
-    def _by_statement(self, hits: Iterable[tuple[str, int]]) -> dict[str, frozenset[int]]:
+    def _by_statement(self, hits: Iterable[tuple[str, int]]) -> dict[str, LineSet]:
         """Group (file, line) hits by file, each line mapped to its statement's first line."""
         grouped: dict[str, set[int]] = {}
         for file, line in hits:
             grouped.setdefault(file, set()).add(line)
-        result: dict[str, frozenset[int]] = {}
+        result: dict[str, LineSet] = {}
         for file, lines in grouped.items():
             starts = self._starts.get(file)
             if starts is None:
                 starts = self._starts[file] = _statement_starts_of(file)
-            result[file] = frozenset(starts.get(line, line) for line in lines)
+            result[file] = LineSet(starts.get(line, line) for line in lines)
         return result
 
 

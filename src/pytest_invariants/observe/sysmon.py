@@ -15,6 +15,7 @@ import types
 from collections.abc import Iterable
 from typing import Any, Final
 
+from pytest_invariants.model import LineSet
 from pytest_invariants.observe.recorder import SYSMON, ScopeRecorder, code_tree
 
 __all__ = ["TOOL_IDS", "TOOL_NAME", "SysMonRecorder", "free_tool_id"]
@@ -66,7 +67,7 @@ class SysMonRecorder(ScopeRecorder):
         self._hits.clear()
         _mon.restart_events()
 
-    def end_test(self) -> dict[str, frozenset[int]]:
+    def end_test(self) -> dict[str, LineSet]:
         """Return file -> lines executed since `begin_test`."""
         self._check_tool()
         self._check_tampering()
