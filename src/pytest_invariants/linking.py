@@ -208,7 +208,7 @@ def scope_lines_run(inv: Invariant, ev: TestEvidence) -> dict[str, LineSet]:
         if hit:
             ran.setdefault(entry.file, []).append(hit)
     return {
-        path: hits[0] if len(hits) == 1 else LineSet(line for hit in hits for line in hit)
+        path: hits[0] if len(hits) == 1 else LineSet(set().union(*hits))
         for path, hits in ran.items()
     }
 

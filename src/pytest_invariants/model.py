@@ -12,6 +12,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "SEVERITIES",
@@ -300,7 +301,7 @@ class LineSet(Set[int]):
     __slots__ = ("_lines",)
 
     def __init__(self, lines: Iterable[int] = ()) -> None:
-        self._lines = _packed(sorted(set(lines)))
+        self._lines = _packed(sorted(lines if isinstance(lines, (set, frozenset)) else set(lines)))
 
     @classmethod
     def from_sorted(cls, lines: Iterable[int]) -> LineSet:
@@ -330,6 +331,22 @@ class LineSet(Set[int]):
 
     def __reduce__(self) -> tuple[type[LineSet], tuple[list[int]]]:
         return LineSet, (list(self._lines),)
+
+    # The operators of a set, done by the built-in set (Set's mixins loop in Python).
+    def __or__(self, other: Iterable[Any]) -> LineSet:
+        return LineSet(set(self._lines).union(other))
+
+    def __and__(self, other: Iterable[Any]) -> LineSet:
+        return LineSet(set(self._lines).intersection(other))
+
+    def __sub__(self, other: Iterable[Any]) -> LineSet:
+        return LineSet(set(self._lines).difference(other))
+
+    def __rsub__(self, other: Iterable[Any]) -> LineSet:
+        return LineSet(set(other).difference(self._lines))
+
+    __ror__ = __or__
+    __rand__ = __and__
 
     def intersection(self, other: Iterable[int]) -> LineSet:
         """Return the lines also in `other`; a `range` of step 1 is two bisections."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import operator
 import sys
 import types
 from collections.abc import Callable, Iterable
@@ -45,6 +46,7 @@ _NOOP: Final[Callable[[object], bool]] = frozenset().__contains__
 
 # Where statement_starts lives: it shapes the probe keys, so the code cache keys on it.
 _BUILDER: Final = str(_recorder_module.__file__)
+_CODE_OF: Final = operator.attrgetter("__code__")
 _CodeKey = tuple[str, int]
 _CodeTable = dict[_CodeKey, list[tuple[types.CodeType, types.CodeType]]]
 
@@ -72,6 +74,8 @@ class ProbeRecorder(ScopeRecorder):
         self._files: list[str] = []
         self._tables: dict[str, _CodeTable | None] = {}
         self._patches: dict[int, _Patch] = {}
+        self._patched: list[types.FunctionType] = []  # the patches' functions, in order
+        self._expected: list[types.CodeType] = []  # the code each of them should have
         self._probed: set[int] = set()
         self._namespaces: dict[int, dict[str, Any]] = {}
         self._tests = 0
@@ -111,6 +115,8 @@ class ProbeRecorder(ScopeRecorder):
         for namespace in self._namespaces.values():
             namespace[PROBE_NAME] = _NOOP
         self._patches.clear()
+        self._patched.clear()
+        self._expected.clear()
         self._namespaces.clear()
         self._hits.clear()
         super().stop()
@@ -118,6 +124,12 @@ class ProbeRecorder(ScopeRecorder):
     def _check_patches(self) -> None:
         """Report functions whose probed code someone swapped out."""
         # At each test's end only: a swap between two tests shows at the end of the next.
+        # One C-speed comparison of every function's code with what we put there (list
+        # equality tries identity first); only a difference walks the patches.
+        current = list(map(_CODE_OF, self._patched))
+        if current == self._expected:
+            return
+        self._expected = current  # a swap is reported once; later tests compare to it
         for patch in self._patches.values():
             if patch.func.__code__ is not patch.probed and not patch.reported:
                 patch.reported = True
@@ -190,6 +202,8 @@ class ProbeRecorder(ScopeRecorder):
         self._namespaces[id(namespace)] = namespace
         func.__code__ = probed
         self._patches[id(func)] = _Patch(func, code, probed)
+        self._patched.append(func)
+        self._expected.append(probed)
 
 
 # pytest's assertion rewriter imports its helpers into every module it rewrites

@@ -76,14 +76,14 @@ class Coverage:
         for entry in res.invariant.code:
             scope.setdefault(entry.file, set()).update(entry.executable)
         total = sum(len(lines) for lines in scope.values())
-        unclaimed: dict[str, frozenset[int]] = {}
+        ran_by: dict[str, set[int]] = {}
         for link in res.links:
             if link.kind is LinkKind.INCIDENTAL and link.is_evidence and link.detail is None:
                 for path, ran in link.executed.items():
-                    unclaimed[path] = unclaimed.get(path, frozenset()) | ran
+                    ran_by.setdefault(path, set()).update(ran)
         unclaimed = {
             path: frozenset(lines - res.real_lines.get(path, frozenset()))
-            for path, lines in unclaimed.items()
+            for path, lines in ran_by.items()
         }
 
         def share(lines: Lines) -> float:
