@@ -21,6 +21,12 @@ warm-up round (the order rotates each round so drifting load hits every set-up a
 * ``cov``: ``pytest -p no:invariants --cov=<pkg> --cov-context=test``;
 * ``testmon``: ``pytest -p no:invariants --testmon-noselect`` (records, runs every test).
 
+By default every run starts **cold**: the state the tools leave behind (``STATE``:
+our ``.invariants/`` caches and results, testmon's database, coverage data) is removed
+before each run, as in a fresh CI clone. ``--warm`` keeps it between runs, as on a
+developer's second run (each tool finds what its own previous run, or the
+warm-up round). ``--setup`` picks the set-ups besides plain.
+
 It prints the median CPU time (user + system, from ``os.wait4`` of each child) and
 peak RSS of each set-up as ratios to plain pytest, with the spread of the per-round
 ratios as a noise figure. Last comes a breakdown of the plugin's own cost by phase:
@@ -79,6 +85,7 @@ class Suite:
     package: str  # what --cov measures
     deps: tuple[str, ...] = ()  # the suite's own test requirements, pinned
     args: tuple[str, ...] = ()  # extra pytest arguments, each with its reason in SUITES
+    no_testmon: bool = False  # a suite pytest-testmon cannot run (the reason in SUITES)
 
 
 SUITES = {
@@ -148,6 +155,9 @@ class Prepared:
     version: str
     statuses: str = "not run"  # the invariants' statuses from the warm-up run
     timeout: float = TIMEOUT
+    # Warm: each tool keeps what its previous run left (our .invariants/ caches, testmon's
+    # database), as on a developer's second run; cold: removed before every run (a CI clone).
+    warm: bool = False
 
 
 # --- cache, download, unpack -------------------------------------------------------------
@@ -267,19 +277,24 @@ def prepare(suite: Suite, python: Path, repo: Path) -> Prepared:
 # --- running -----------------------------------------------------------------------------
 
 
-def configs(suite: Suite, tree: Path) -> list[Config]:
+SETUPS = ("off", "invariants", "cov", "testmon")  # --setup names; plain always runs
+
+
+def configs(suite: Suite, tree: Path, setups: Sequence[str] = SETUPS) -> list[Config]:
     """Return the set-ups to time, the baseline first."""
     base = ["-q", "-p", "no:cacheprovider", *suite.args]
     off = [*base, "-p", "no:invariants"]
     # --cov-fail-under=0: a project's own threshold (packaging's is 100) would fail the run.
     cov = [f"--cov={suite.package}", "--cov-context=test", "--cov-report=", "--cov-fail-under=0"]
-    return [
-        Config("plain (-p no:invariants)", off),
-        Config("plugin installed, off", base),
-        Config("pytest --invariants", [*base, f"--invariants={tree / BENCH_FILE}"]),
-        Config("pytest-cov --cov-context=test", [*off, *cov]),
-        Config("pytest-testmon --testmon-noselect", [*off, "--testmon-noselect"]),
-    ]
+    named = {
+        "off": Config("plugin installed, off", base),
+        "invariants": Config("pytest --invariants", [*base, f"--invariants={tree / BENCH_FILE}"]),
+        "cov": Config("pytest-cov --cov-context=test", [*off, *cov]),
+        "testmon": Config("pytest-testmon --testmon-noselect", [*off, "--testmon-noselect"]),
+    }
+    if suite.no_testmon:
+        named.pop("testmon")
+    return [Config("plain (-p no:invariants)", off), *(named[s] for s in setups if s in named)]
 
 
 def clean(tree: Path) -> None:
@@ -321,7 +336,8 @@ def run_child(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) ->
 
 
 def run_config(prep: Prepared, config: Config, extra_env: dict[str, str] | None = None) -> Sample:
-    clean(prep.tree)
+    if not prep.warm:
+        clean(prep.tree)
     env = {**os.environ, "PYTHONHASHSEED": "0", **(extra_env or {})}
     env.pop("PYTEST_ADDOPTS", None)  # the caller's options would change what is measured
     # A user's runs write .pyc files (and pytest its rewritten test modules); without them
@@ -355,11 +371,12 @@ def _env_for(prep: Prepared, config: Config) -> dict[str, str]:
 def measure(prep: Prepared, todo: list[Config], repeat: int) -> list[Sample]:
     """Time every config `repeat` times, rotated; return the warm-up round's samples."""
     timings_path(prep).unlink(missing_ok=True)
+    clean(prep.tree)  # a warm measurement starts from what its own warm-up round leaves
     # Warm-up: .pyc files and OS caches; it is also where a broken set-up shows.
     warm = []
     for config in todo:
         warm.append(run_config(prep, config, _env_for(prep, config)))
-        if _env_for(prep, config):  # read now: the next run's clean() removes it
+        if _env_for(prep, config):  # read now: a cold run's clean() removes it
             prep.statuses = statuses(prep.tree)
     for round_ in range(repeat):
         shift = round_ % len(todo)
@@ -397,7 +414,8 @@ def render(prep: Prepared, todo: list[Config], warm: list[Sample]) -> str:
     cpu0 = statistics.median(plain.cpu)
     rss0 = statistics.median(plain.rss_kb)
     rows = [
-        f"{prep.suite.name} {prep.suite.version} on Python {prep.version}: "
+        f"{prep.suite.name} {prep.suite.version} on Python {prep.version}, "
+        f"{'warm' if prep.warm else 'cold'}: "
         f"{count_tests(warm[0].output)}; median of {len(plain.cpu)} rounds",
         f"  {'set-up':<36} {'CPU s':>7} {'CPU ratio':>9} {'per-round':>11} {'RSS MB':>7} "
         f"{'RSS ratio':>9}",
@@ -576,11 +594,12 @@ def bench(suite: Suite, python: Path, args: argparse.Namespace) -> str:
 
 def _bench(suite: Suite, python: Path, args: argparse.Namespace) -> str:
     prep = prepare(suite, python, args.repo)
-    prep.timeout = args.timeout
-    todo = configs(suite, prep.tree)
+    prep.timeout, prep.warm = args.timeout, args.warm
+    todo = configs(suite, prep.tree, args.setup or SETUPS)
     warm = measure(prep, todo, args.repeat)
     table = render(prep, todo, warm)
-    return table + "\n" + breakdown(prep, todo[2], not args.no_profile)
+    ours = next((c for c in todo if c.label == "pytest --invariants"), None)
+    return table if ours is None else table + "\n" + breakdown(prep, ours, not args.no_profile)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -593,6 +612,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one timed round, no profile")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per pytest run")
+    parser.add_argument(
+        "--warm", action="store_true", help="keep each tool's state between runs (default: cold)"
+    )
+    parser.add_argument(
+        "--setup", action="append", choices=SETUPS, help="set-ups besides plain; repeatable"
+    )
     parser.add_argument("--repo", type=Path, default=HERE.parent, help="pytest-invariants")
     args = parser.parse_args(argv)
     if args.quick:

@@ -170,6 +170,23 @@ def test_a_single_file_run_says_partial_and_passes_the_gate(pytester: pytest.Pyt
 
 
 @pytest.mark.invariant("RUN-001")
+def test_the_claim_index_is_read_from_a_results_file_in_any_layout(
+    pytester: pytest.Pytester,
+) -> None:
+    # A narrowed run reads only the two ends of a file as we write it; a file laid
+    # out otherwise (re-indented by a person or a tool) is read whole, to the same index.
+    make_project(pytester)
+    _, whole = run(pytester)
+    (pytester.path / RESULTS).write_text(json.dumps(whole, indent=2), encoding="utf-8")
+    result, data = run(pytester, "tests/test_points.py")
+    assert result.ret == 0, output(result)
+    assert data["run"]["claims_known"] is True
+    assert by_id(data)["LOY-002"]["partial_because"] == [
+        "tests/test_vouchers.py::test_voucher_is_capped"
+    ]
+
+
+@pytest.mark.invariant("RUN-001")
 def test_a_single_file_run_with_no_whole_run_on_record_is_partial_where_unverified(
     pytester: pytest.Pytester,
 ) -> None:

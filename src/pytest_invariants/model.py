@@ -332,6 +332,10 @@ class LineSet(Set[int]):
     def __reduce__(self) -> tuple[type[LineSet], tuple[list[int]]]:
         return LineSet, (list(self._lines),)
 
+    def packed(self) -> bytes | None:
+        """Return bytes equal between two LineSets exactly when their lines are (None: unpacked)."""
+        return self._lines.tobytes() if isinstance(self._lines, array) else None
+
     # The operators of a set, done by the built-in set (Set's mixins loop in Python).
     def __or__(self, other: Iterable[Any]) -> LineSet:
         return LineSet(set(self._lines).union(other))
