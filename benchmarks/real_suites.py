@@ -24,8 +24,8 @@ warm-up round (the order rotates each round so drifting load hits every set-up a
 By default every run starts **cold**: the state the tools leave behind (``STATE``:
 our ``.invariants/`` caches and results, testmon's database, coverage data) is removed
 before each run, as in a fresh CI clone. ``--warm`` keeps it between runs, as on a
-developer's second run (each tool finds what its own previous run, or the
-warm-up round). ``--setup`` picks the set-ups besides plain.
+developer's second run (each tool finds what its own previous run, or the warm-up
+round, left). ``--setup`` picks the set-ups besides plain.
 
 It prints the median CPU time (user + system, from ``os.wait4`` of each child) and
 peak RSS of each set-up as ratios to plain pytest, with the spread of the per-round
