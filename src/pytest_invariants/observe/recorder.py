@@ -87,6 +87,7 @@ class ScopeRecorder:
         self._problems: list[str] = []
         self._finder: PostImportHook | None = None
         self._starts: dict[str, dict[int, int]] = {}
+        self._identities: set[tuple[int, int]] | None = None  # (device, inode) of each
         self._started = False
         self._stems = {_module_stem(path) for pair in self._scope.items() for path in pair}
 
@@ -141,9 +142,30 @@ class ScopeRecorder:
         try:
             return self._file_of[filename]
         except KeyError:
-            found = self._scope.get(os.path.realpath(filename))
+            found = self._scope.get(filename)
+            if found is None and self._may_be_scope_file(filename):
+                found = self._scope.get(os.path.realpath(filename))
             self._file_of[filename] = found
             return found
+
+    def _may_be_scope_file(self, filename: str) -> bool:
+        """Return False when `filename` is surely no scope file, from one stat().
+
+        The heap scan asks this for the file of every function alive (thousands of
+        files); realpath costs an lstat per path component, one stat() tells almost
+        all of them apart. A file is a scope file only if it is the same file.
+        """
+        if self._identities is None:
+            try:
+                self._identities = {_identity(path) for path in self._scope}
+            except OSError:  # a scope file is gone: compare real paths only
+                self._identities = set()
+        if not self._identities:
+            return True
+        try:
+            return _identity(filename) in self._identities
+        except (OSError, ValueError):
+            return False
 
     def instrument_module(self, module: types.ModuleType) -> None:
         """Instrument the scope functions a freshly imported module defines."""
@@ -191,6 +213,11 @@ class ScopeRecorder:
                 starts = self._starts[file] = _statement_starts_of(file)
             result[file] = LineSet(starts.get(line, line) for line in lines)
         return result
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
 
 
 def _module_stem(path: str) -> str:
