@@ -63,7 +63,11 @@ CACHE_ENV = "PYTEST_INVARIANTS_BENCH_CACHE"
 TIMINGS_ENV = "PYTEST_INVARIANTS_TIMINGS"
 BENCH_FILE = "invariants.bench.yaml"  # a name no upstream tree ships, so nothing is clobbered
 # Pinned so that a rerun months later measures the same tools.
-TOOLS = ("pytest==9.2.0", "pytest-cov==7.1.0", "coverage==7.17.5", "pytest-testmon==2.2.0")
+# coverage 7.17 needs Python 3.11: 3.10 gets the last release before it.
+TOOLS = (
+    *("pytest==9.2.0", "pytest-cov==7.1.0", "pytest-testmon==2.2.0"),
+    *("coverage==7.17.5; python_version >= '3.11'", "coverage==7.16.2; python_version < '3.11'"),
+)
 # Left behind by one run and read by the next; removed so every run starts cold.
 STATE = (".testmondata*", ".coverage*", ".invariants", ".hypothesis")
 
