@@ -28,7 +28,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pytest_invariants.observe.forksafe import guard_forks
@@ -49,7 +50,7 @@ SLOT_SIZE = 32
 SLOT_ATTR = "_pytest_invariants_slot"
 
 # (executed {abs path: lines}, doubles as dicts, mock calls as dicts, warnings)
-Evidence = tuple[dict[str, frozenset[int]], list[Any], list[Any], list[str]]
+Evidence = tuple[Mapping[str, AbstractSet[int]], list[Any], list[Any], list[str]]
 Take = Callable[[], Evidence]
 
 

@@ -285,12 +285,15 @@ class EvidenceGatherer:
 
     def _with_children(
         self,
-        executed: dict[str, frozenset[int]],
+        executed: Mapping[str, AbstractSet[int]],
         doubles: tuple[DoubleRecord, ...],
         calls: tuple[MockCall, ...],
         warnings: tuple[str, ...],
     ) -> tuple[
-        dict[str, frozenset[int]], tuple[DoubleRecord, ...], tuple[MockCall, ...], tuple[str, ...]
+        Mapping[str, AbstractSet[int]],
+        tuple[DoubleRecord, ...],
+        tuple[MockCall, ...],
+        tuple[str, ...],
     ]:
         """Add what the test's child processes saw (docs/children.md)."""
         assert self._children is not None
