@@ -204,13 +204,10 @@ def test_responses_is_reported_once_at_the_tests_line(pytester: pytest.Pytester)
     doubles = {t["nodeid"].rpartition("::")[2]: t["doubles"] for t in data["tests"]}
     for test, place in where.items():
         assert {(d["via"], d["where"]) for d in doubles[test]} == {("responses", place)}, test
-    # One activation is one double under its names, each name once.
+    # One activation is one record: its first name, the others as aliases.
     for test in ("test_decorated", "test_first_under_a_module_fixture"):
-        names = sorted((d["target"], tuple(d.get("aliases", ()))) for d in doubles[test])
-        assert names == [
-            ("http", ("requests.adapters.HTTPAdapter.send",)),
-            ("requests.adapters.HTTPAdapter.send", ("http",)),
-        ]
+        names = [(d["target"], tuple(d.get("aliases", ()))) for d in doubles[test]]
+        assert names == [("http", ("requests.adapters.HTTPAdapter.send",))]
     # responses.start() is a bound method taken before the detector hooked the class:
     # the patch it starts is still seen, as responses', at the test's line.
     (by_hand,) = doubles["test_started_by_hand"]
@@ -413,8 +410,21 @@ def _clock_tests(imports: str, *frozen: str) -> str:
     return "\n\n".join(textwrap.dedent(part) for part in parts)
 
 
-def _assert_clock_links(data: dict[str, Any], frozen: list[str]) -> None:
+def _line_of(tests: str, text: str, above: int = 0) -> str:
+    """Return `tests/test_it.py:N` for the line `above` lines over the one with `text`."""
+    (line,) = [n for n, found in enumerate(tests.splitlines(), 1) if text in found]
+    return f"tests/test_it.py:{line - above}"
+
+
+def _assert_clock_links(data: dict[str, Any], frozen: dict[str, str]) -> None:
+    """Check the links, and that each test in `frozen` has one clock double at its place."""
     links = _links(data)
+    doubles = {t["nodeid"].rpartition("::")[2]: t["doubles"] for t in data["tests"]}
+    for name, place in frozen.items():
+        # One activation, one record (its other names as aliases), at the test's line.
+        (double,) = doubles[name]
+        assert (double["target"], double["aliases"]) == ("clock", ["time", "datetime"]), name
+        assert double["where"] == place, name
     for name in frozen:
         assert links[("BILL-ALLOW", name)] == "real", name
         assert links[("BILL-REAL", name)] == "mock-based", name
@@ -452,7 +462,15 @@ def test_freezegun_is_a_clock_double(pytester: pytest.Pytester) -> None:
     _project(pytester, {"clock": CLOCK, "billing": BILLING}, CLOCK_INVARIANTS, tests)
     result, data = _run(pytester)
     assert result.ret == 0, result.stdout.str()
-    _assert_clock_links(data, ["test_decorator", "test_context_manager", "test_start_stop"])
+    _assert_clock_links(
+        data,
+        {
+            # The decorator form: the test's first decorator, as for @patch.
+            "test_decorator": _line_of(tests, "def test_decorator", above=2),
+            "test_context_manager": _line_of(tests, 'with freeze_time("2024-06-02")'),
+            "test_start_stop": _line_of(tests, "freezer.start()"),
+        },
+    )
 
 
 def test_time_machine_is_a_clock_double(pytester: pytest.Pytester) -> None:
@@ -475,7 +493,13 @@ def test_time_machine_is_a_clock_double(pytester: pytest.Pytester) -> None:
     _project(pytester, {"clock": CLOCK, "billing": BILLING}, CLOCK_INVARIANTS, tests)
     result, data = _run(pytester)
     assert result.ret == 0, result.stdout.str()
-    _assert_clock_links(data, ["test_decorator", "test_fixture"])
+    _assert_clock_links(
+        data,
+        {
+            "test_decorator": _line_of(tests, "def test_decorator", above=2),
+            "test_fixture": _line_of(tests, "time_machine.move_to("),
+        },
+    )
 
 
 # -- Redis: fakeredis ---------------------------------------------------------------

@@ -719,7 +719,7 @@ def test_monkeypatch_forms(shop_run: Run) -> None:
         "shop.billing.gateway": ("double", "monkeypatch.setattr"),
         "time.sleep": ("double", "monkeypatch.setattr"),
         "shop.config.SETTINGS[timeout]": ("config", "monkeypatch.setitem"),
-        "shop.inventory.Stock.reserve": ("double", "monkeypatch.delattr"),
+        "shop.inventory.Stock.reserve": ("config", "monkeypatch.delattr"),  # installs nothing
         "env:SHOP_TOKEN": ("config", "monkeypatch.setenv"),
         "pkg.fake": ("double", "monkeypatch.setitem"),
         "sys.path": ("config", "monkeypatch.syspath_prepend"),

@@ -581,12 +581,14 @@ def test_hostile_objects_in_what_the_scope_reads(pytester: pytest.Pytester) -> N
     out = result.stdout.str() + result.stderr.str()
     assert result.ret == 0, out
     assert "Traceback" not in out and "could not" not in out, out
+    # SHP-002: a deletion installs nothing (a configuration change of the name);
     # SHP-003: replacing the module in sys.modules is a patch of it (monkeypatch's record).
-    assert statuses(data) == {"SHP-001": "verified", "SHP-002": "mock-only", "SHP-003": "mock-only"}
+    assert statuses(data) == {"SHP-001": "verified", "SHP-002": "verified", "SHP-003": "mock-only"}
     itself = "tests/test_core.py::test_a_module_that_replaces_itself_in_sys_modules"
     replaced = doubles(data, itself)
     assert [d["via"] for d in replaced] == ["monkeypatch.setitem"]
     (deleted,) = doubles(data, "tests/test_core.py::test_a_name_deleted_during_the_test")
     assert (deleted["target"], deleted["replacement"]) == ("shop.core.helper", "deleted")
+    assert deleted["kind"] == "config"
     warnings = [w for t in data["tests"] for w in t["observation_warnings"]]
     assert warnings == []

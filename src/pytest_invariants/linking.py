@@ -37,9 +37,15 @@ AGAINST_DOUBLES = "against-doubles"
 
 
 def _names_of(double: DoubleRecord) -> list[str]:
-    """Return the dotted names a double stands for: its target and what it replaced."""
+    """Return the dotted names a double stands for: its target and what it replaced.
+
+    A method bound to one instance (`patch.object(logger, "warning")`) replaced that
+    instance's attribute only; the class's function it came from stays real for the
+    code that reads the class, so its name is not one of the double's.
+    """
     names = [double.target, *double.aliases]
-    original = double.original.dotted if double.original else None
+    bound = double.original is not None and double.original.type == "method"
+    original = double.original.dotted if double.original and not bound else None
     if original:
         names.append(original)
     return list(dict.fromkeys(names))

@@ -13,6 +13,7 @@ judged:
   whose code is in a test file): a double, `via: assignment`;
 - plain data where an object was: a configuration change (it spoils only a
   must_be_real name, like a patch);
+- the name deleted: a configuration change too (nothing was installed);
 - anything else (another production object, plain data where plain data was):
   nothing.
 
@@ -204,6 +205,9 @@ class AssignmentWatch:
         self._resolved: dict[str, _Module] = {}
         self._unresolved = dict.fromkeys(self._chains)
         self._reported: set[int] = set()
+        # id(object) -> the links whose first value it was; rebuilt after a module resolves.
+        self._by_object: dict[int, list[_Link]] | None = None
+        observer.name_objects(self.names_of)
 
     def begin_test(self) -> None:
         """Take the originals of scope modules imported since; forget the last test's reports.
@@ -248,6 +252,21 @@ class AssignmentWatch:
                     )
                 state.expected[index] = link.last if link.found is None else _AGAIN
 
+    def names_of(self, obj: object) -> list[str]:
+        """Return the names scope code reaches `obj` by now (`app.mod.logger`), shortest first.
+
+        Only objects some read chain of a scope module goes through, as first seen
+        there and still bound there: what the watch walked already, no second walk.
+        """
+        if self._by_object is None:
+            self._by_object = {}
+            for state in self._resolved.values():
+                for link in state.links:
+                    self._by_object.setdefault(id(link.baseline), []).append(link)
+        links = self._by_object.get(id(obj), ())
+        found = {link.target: None for link in links if link.get(link.name, MISSING) is obj}
+        return sorted(found, key=lambda name: (name.count("."), name))
+
     # -- links ---------------------------------------------------------------
 
     def _state(self, name: str) -> _Module | None:
@@ -262,6 +281,7 @@ class AssignmentWatch:
         state = _Module(module, links, lookups, [_UNSEEN] * len(links))
         self._resolved[name] = state
         self._unresolved.pop(name, None)
+        self._by_object = None
         return state
 
     def _resolve(self, name: str, module: object) -> list[_Link]:
@@ -307,9 +327,8 @@ class AssignmentWatch:
         if value is link.baseline:
             return None
         if value is MISSING:
-            if link.baseline is MISSING or observer.is_plain_data(link.baseline):
-                return None
-            return _record(link, DoubleKind.DOUBLE, "deleted", original)
+            # Nothing installed: a configuration change of the name, as for delattr.
+            return _record(link, DoubleKind.CONFIG, "deleted", original)
         if observer.is_plain_data(value) and not observer.is_plain_data(link.baseline):
             return _record(link, DoubleKind.CONFIG, observer.words(value), original)
         return None

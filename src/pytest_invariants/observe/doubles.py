@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -186,6 +186,8 @@ class DoubleObserver:
         self._calls: dict[MockCall, None] = {}
         self._warnings: dict[str, None] = {}
         self._class_lines: dict[int, tuple[type, str | None, int | None]] = {}
+        # The names scope code reaches an object by (`app.mod.logger`): the assignment watch's.
+        self._names_of: Callable[[object], Sequence[str]] = _no_names
 
     # -- the API the plugin calls ------------------------------------------
 
@@ -290,6 +292,16 @@ class DoubleObserver:
     def patched(self, owner: object, name: str) -> bool:
         """Return True while a patch or monkeypatch holds `owner.name`."""
         return (id(owner), name) in self._held_count
+
+    def name_objects(self, names_of: Callable[[object], Sequence[str]]) -> None:
+        """Name an instance's attributes after the globals scope code reaches it by.
+
+        `names_of(obj)` returns the dotted names scope code reaches `obj` by, best
+        first, or nothing. `patch.object(logger, "warning")` of the module-level
+        `app.mod.logger` then targets `app.mod.logger.warning`, the chain the code
+        reads, not the class's `logging.Logger.warning`, which no other logger shares.
+        """
+        self._names_of = names_of
 
     def note_assignment(self, record: DoubleRecord) -> None:
         """Add a double seen by the assignment watch to the current test."""
@@ -530,7 +542,7 @@ class DoubleObserver:
     # -- records ------------------------------------------------------------
 
     def _record(self, event: Replacement, where: str, mocker_via: str | None) -> DoubleRecord:
-        target = self._target(event)
+        target, *aliases = self._targets(event)
         via = mocker_via or event.via
         return DoubleRecord(
             target=target,
@@ -539,15 +551,26 @@ class DoubleObserver:
             via=via,
             where=where,
             original=self._ref(event.original),
+            aliases=tuple(aliases),
         )
 
-    def _target(self, event: Replacement) -> str:
+    def _targets(self, event: Replacement) -> list[str]:
+        """Return the replaced name, then any other names of the same attribute."""
         if event.target is not None:
-            return event.target
+            return [event.target]
         if event.item:
-            return self._item_target(event.owner, event.name, event.owner_hint)
-        owner = event.owner_hint or _dotted(event.owner)
-        return f"{owner}.{event.name}"
+            return [self._item_target(event.owner, event.name, event.owner_hint)]
+        if event.owner_hint is not None:
+            return [f"{event.owner_hint}.{event.name}"]
+        owners = _instance_of_class(event.owner) and self._instance_names(event.owner)
+        return [f"{owner}.{event.name}" for owner in owners or [_dotted(event.owner)]]
+
+    def _instance_names(self, obj: object) -> Sequence[str]:
+        try:
+            return self._names_of(obj)
+        except Exception as exc:  # noqa: BLE001 - a name lookup must not cost the record
+            self.warn(f"pytest-invariants could not name a patched object: {exc!r}")
+            return ()
 
     def _item_target(self, mapping: object, key: object, hint: str | None) -> str:
         if mapping is os.environ:
@@ -582,10 +605,11 @@ class DoubleObserver:
             return DoubleKind.SPY
         if self._is_mock(event.new):
             return DoubleKind.DOUBLE
-        if event.new is MISSING:  # deleted: judged by what was taken away
-            gone = event.original
-            plain = gone is MISSING or is_plain_data(gone)
-            return DoubleKind.CONFIG if plain else DoubleKind.DOUBLE
+        if event.new is MISSING:
+            # A deletion installs nothing for the code to run against: it changes the
+            # configuration of that name, whatever was taken away (a must_be_real
+            # name deleted still spoils, as when plain data replaces it: SPEC 4 rule c).
+            return DoubleKind.CONFIG
         return DoubleKind.CONFIG if is_plain_data(event.new) else DoubleKind.DOUBLE
 
     def _words(self, event: Replacement) -> str:
@@ -627,6 +651,11 @@ class DoubleObserver:
             code = func.__code__
             rel = self._paths.rel(code.co_filename)
             label = "property" if issubclass(kind, property) else "function"
+            if issubclass(kind, types.MethodType) and not issubclass(
+                type(obj.__self__),  # type: ignore[attr-defined]
+                type,
+            ):
+                label = "method"  # bound to one instance: the class's function stays real
             return ObjectRef(func.__module__, func.__qualname__, rel, code.co_firstlineno, label)
         if issubclass(kind, types.BuiltinFunctionType):
             module = getattr(obj, "__module__", None)
@@ -672,6 +701,15 @@ def _class_source(cls: type) -> tuple[str | None, int | None]:
         except Exception:  # noqa: BLE001 - inspect raises many things on odd sources
             line = None
     return filename, line
+
+
+def _no_names(obj: object) -> Sequence[str]:
+    return ()
+
+
+def _instance_of_class(obj: object) -> bool:
+    """Return True for an object named after its class: neither a module nor a class."""
+    return not issubclass(type(obj), (types.ModuleType, type))
 
 
 def _dotted(obj: object) -> str:

@@ -111,13 +111,14 @@ class DetectorReporter:
 
     Every target activated under one key is a name of one double: freezegun's
     `clock`, `time` and `datetime` are one fake clock, so `allow_doubles: [clock]`
-    must cover all three. Each record therefore carries the key's other names.
+    must cover all three. An activation is therefore one record, at one place:
+    its first name as the target, the others as its aliases.
     """
 
     def __init__(self, observer: DoubleObserver, rootdir: Path) -> None:
         self._observer = observer
         self._rootdir = rootdir
-        self._active: dict[object, list[DoubleRecord]] = {}
+        self._active: dict[object, DoubleRecord] = {}
         self.current_test_file = "?"
 
     def activated(
@@ -131,28 +132,26 @@ class DetectorReporter:
     ) -> None:
         if key is None:
             key = (target, replacement, via, object())
-        earlier = self._active.pop(key, [])
-        for record in earlier:  # superseded by the records below: one double, told once
-            self._observer.add_external(record, active=False, superseded=True)
-        names = tuple(dict.fromkeys([*(r.target for r in earlier), target]))
+        earlier = self._active.pop(key, None)
+        names = [target]
+        if earlier is not None:  # superseded by the record below: one double, told once
+            self._observer.add_external(earlier, active=False, superseded=True)
+            names = list(dict.fromkeys([earlier.target, *earlier.aliases, target]))
         place = where or _test_code_location(self._rootdir) or self.current_test_file
-        records = [
-            DoubleRecord(
-                target=name,
-                kind=DoubleKind.DOUBLE,
-                replacement=replacement,
-                via=via,
-                where=place,
-                aliases=tuple(n for n in names if n != name),
-            )
-            for name in names
-        ]
-        self._active[key] = records
-        for record in records:
-            self._observer.add_external(record, active=True)
+        record = DoubleRecord(
+            target=names[0],
+            kind=DoubleKind.DOUBLE,
+            replacement=replacement,
+            via=via,
+            where=earlier.where if earlier is not None and where is None else place,
+            aliases=tuple(names[1:]),
+        )
+        self._active[key] = record
+        self._observer.add_external(record, active=True)
 
     def deactivated(self, key: object) -> None:
-        for record in self._active.pop(key, []):
+        record = self._active.pop(key, None)
+        if record is not None:
             self._observer.add_external(record, active=False)
 
     def owns(self, package: str, via: str) -> None:
