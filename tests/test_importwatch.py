@@ -16,6 +16,7 @@ from .test_detectors import (
     CLOCK_INVARIANTS,
     _assert_clock_links,
     _clock_tests,
+    _line_of,
     _need,
     _project,
     _run,
@@ -98,7 +99,8 @@ def test_a_library_first_imported_inside_a_test_is_still_detected(
     _project(pytester, {"clock": CLOCK, "billing": BILLING}, CLOCK_INVARIANTS, tests)
     result, data = _run(pytester)
     assert result.ret == 0, result.stdout.str()
-    _assert_clock_links(data, ["test_imports_freezegun_late"])
+    place = _line_of(tests, 'with freeze_time("2024-06-02")')
+    _assert_clock_links(data, {"test_imports_freezegun_late": place})
 
 
 def _documented_detector() -> str:
