@@ -11,9 +11,10 @@ SIGTERM, and `Pool.terminate()` joins a worker that waits on its queue forever.
 So while any of our handlers is installed, every `os.fork()` blocks SIGTERM in
 the forking thread (a blocked signal stays pending in the kernel, which no
 clearing touches), and the child resets SIGTERM to its default before unblocking:
-a SIGTERM sent early kills the child as it would without us. Code that wants a
-handler in the child (a multiprocessing child writing its evidence) installs it
-itself, later. `subprocess` never runs these hooks: it forks in C.
+a SIGTERM sent early kills the child as it would without us. A multiprocessing
+child never installs a handler of ours again: it writes its evidence before each
+message to its parent instead (docs/children.md). `subprocess` never runs these
+hooks: it forks in C.
 """
 
 from __future__ import annotations
