@@ -11,8 +11,9 @@ This module runs in two places and must stay import-light:
   ends: at exit, at the end of a multiprocessing process, or on SIGTERM.
 * in the **pytest process** (and in every child): `watch_multiprocessing`
   stamps each `multiprocessing` process with the current test's slot when it
-  starts, and wraps its bootstrap so that a forked child (which inherits the
-  parent's recorder) writes its evidence before `os._exit`.
+  starts, and wraps its bootstrap so that a multiprocessing child (a forked one
+  inherits the parent's recorder) writes its evidence before each message it
+  sends its parent and before `os._exit`, with no SIGTERM handler of ours.
 
 Evidence goes to `<rundir>/<slot>/<pid>.json`, replaced atomically, so the
 parent reads a whole file or none; the parent reads its test's slot before the
@@ -32,7 +33,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from pytest_invariants.observe.forksafe import guard_forks
+from pytest_invariants.observe.forksafe import guard_forks, is_ours
 
 __all__ = [
     "VAR",
@@ -198,12 +199,15 @@ def _flush() -> None:
 
 
 def _on_sigterm() -> None:
-    """Write the evidence on SIGTERM (how pools and servers are stopped), then die of it."""
+    """Write the evidence on SIGTERM (how servers are stopped), then die of it.
+
+    Fresh children only: a multiprocessing child never keeps this (`_begin_process`).
+    """
     try:
         handler = signal.getsignal(signal.SIGTERM)
     except ValueError:  # not the main thread
         return
-    if handler is not signal.SIG_DFL and not _ours(handler):
+    if handler is not signal.SIG_DFL and not is_ours(handler):
         return  # the child's own handler decides how it ends
 
     def flush_and_die(signum: int, frame: object) -> None:
@@ -282,7 +286,7 @@ def _begin_process(process: Any) -> None:
     # pool then joins that worker forever). The evidence is written before each
     # message the child sends to its parent instead (`_flush_before_sending`).
     with contextlib.suppress(Exception):
-        if _ours(signal.getsignal(signal.SIGTERM)):
+        if is_ours(signal.getsignal(signal.SIGTERM)):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         stamped = getattr(process, SLOT_ATTR, None) or slot()
@@ -291,11 +295,6 @@ def _begin_process(process: Any) -> None:
         _flush_before_sending()
     except Exception:  # noqa: BLE001 - never break the user's process
         _current = None
-
-
-def _ours(handler: object) -> bool:
-    module = getattr(handler, "__module__", None) or ""
-    return isinstance(module, str) and module.startswith("pytest_invariants")
 
 
 def _flush_before_sending() -> None:

@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 
-__all__ = ["guard_forks"]
+__all__ = ["guard_forks", "is_ours"]
 
 _installed = False
 _blocked: list[bool] = []  # per fork in flight: whether `before` blocked SIGTERM
@@ -38,13 +38,14 @@ def guard_forks() -> None:
     _installed = True
 
 
-def _ours(handler: object) -> bool:
+def is_ours(handler: object) -> bool:
+    """Whether a signal handler is one of this package's."""
     module = getattr(handler, "__module__", None) or ""
     return isinstance(module, str) and module.startswith("pytest_invariants")
 
 
 def _before() -> None:
-    block = _ours(signal.getsignal(signal.SIGTERM))
+    block = is_ours(signal.getsignal(signal.SIGTERM))
     if block:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     _blocked.append(block)
