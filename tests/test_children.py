@@ -255,3 +255,65 @@ def test_a_fork_under_our_sigterm_handler_starts_with_the_default() -> None:
         assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+MOCKED_CHILD = """
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    ENV = {**os.environ, "PYTHONPATH": "src"}
+    MOCKED = (
+        "from unittest import mock\\n"
+        "import shop.pricing as p\\n"
+        "with mock.patch('shop.pricing.tax', return_value=0):\\n"
+        "    print(p.price(100))\\n"
+    )
+    REAL = "import shop.pricing as p; print(p.price(100))"
+
+
+    @pytest.mark.invariant("TAXED")
+    def test_a_child_that_mocks_what_the_rule_reads():
+        out = subprocess.run([sys.executable, "-c", MOCKED], env=ENV, capture_output=True,
+                             text=True, check=True, timeout=60)
+        assert out.stdout.strip() == "100"
+
+
+    @pytest.mark.invariant("TAXED")
+    def test_a_child_that_runs_it_for_real():
+        out = subprocess.run([sys.executable, "-c", REAL], env=ENV, capture_output=True,
+                             text=True, check=True, timeout=60)
+        assert out.stdout.strip() == "110"
+"""
+
+
+@pytest.mark.invariant("CHILD-001")
+def test_a_double_made_in_a_fresh_child_spoils_that_test_only(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(child.VAR, raising=False)
+    make(
+        pytester,
+        {
+            "src/shop/__init__.py": "",
+            "src/shop/pricing.py": (
+                "def tax(cents):\n    return cents // 10\n\n\n"
+                "def price(cents):\n    return cents + tax(cents)\n"
+            ),
+            "invariants.yaml": (
+                "version: 1\ndefaults: {owner: shop}\ninvariants:\n"
+                "  - id: TAXED\n    title: Prices include tax\n    why: The law.\n"
+                "    code: [shop.pricing:price]\n"
+            ),
+            "tests/test_mocked_child.py": MOCKED_CHILD,
+        },
+    )
+    result, data = run(pytester)
+    result.assert_outcomes(passed=2)
+    assert links(data, "TAXED") == {
+        "tests/test_mocked_child.py::test_a_child_that_mocks_what_the_rule_reads": "mock-based",
+        "tests/test_mocked_child.py::test_a_child_that_runs_it_for_real": "real",
+    }
+    assert statuses(data) == {"TAXED": "verified"}

@@ -163,25 +163,82 @@ def start() -> None:
     try:
         slot = current_slot(rundir)
         with open(os.path.join(rundir, "config.json"), encoding="utf-8") as stream:
-            files = [str(f) for f in json.load(stream)["files"]]
+            config = json.load(stream)
+        files = [str(f) for f in config["files"]]
         from pytest_invariants.observe.choose import make_recorder
 
         recorder = make_recorder(files)
         recorder.start()
         recorder.begin_test()
+        doubles = _ChildDoubles(str(config.get("rootdir") or ""), files)
     except Exception:  # noqa: BLE001 - a child we cannot observe still runs normally
         return
 
     def take() -> Evidence:
         executed = recorder.end_test()
         recorder.begin_test()
-        return executed, [], [], list(recorder.problems())
+        made, calls = doubles.take()
+        return executed, made, calls, list(recorder.problems())
 
     _current = _Process(rundir, slot, take)
     _stop_recorder = recorder.stop
     atexit.register(_flush)
     _on_sigterm()
     watch_multiprocessing(rundir, lambda: current_slot(rundir), take)
+
+
+class _ChildDoubles:
+    """Doubles made in a fresh child, observed once it imports `unittest.mock`.
+
+    The double observer needs pytest's monkeypatch module (~0.15 s to import), so
+    only a child that imports a mock library pays for it.
+    """
+
+    def __init__(self, rootdir: str, files: list[str]) -> None:
+        self._rootdir = rootdir
+        self._files = files
+        self._observer: Any = None
+        if rootdir:
+            # Import-light until a child imports unittest.mock.
+            from pytest_invariants.observe.importwatch import when_imported
+
+            when_imported("unittest.mock", self._install)
+
+    def _install(self, module: object) -> list[Callable[[], None]]:
+        # Called right after `unittest.mock` ran, before the import system binds it
+        # on its package; the hooks read it as `unittest.mock`, so bind it now.
+        package = sys.modules.get("unittest")
+        if package is not None and "mock" not in vars(package):
+            package.mock = module  # type: ignore[attr-defined]
+        try:
+            # Only here: pytest's monkeypatch machinery, for a child that uses mocks.
+            from pathlib import Path
+
+            from pytest_invariants.observe.doubles import DoubleObserver
+
+            observer = DoubleObserver(Path(self._rootdir), self._files)
+            observer.install()
+            observer.begin_test("child process")
+        except Exception:  # noqa: BLE001 - the child's own import must go on
+            return []
+        self._observer = observer
+        return [observer.uninstall]
+
+    def take(self) -> tuple[list[Any], list[Any]]:
+        """The doubles and scope mock calls seen since the last take, as results dicts."""
+        if self._observer is None:
+            return [], []
+        made, calls = self._observer.end_test()
+        self._observer.begin_test("child process")
+        if not made and not calls:
+            return [], []
+        # Only for a child that made a double: the results' evidence form.
+        from pytest_invariants.model import Outcome, TestEvidence
+        from pytest_invariants.results import evidence_to_dict
+
+        evidence = TestEvidence("child", Outcome.PASSED, doubles=made, mock_calls=calls)
+        data = evidence_to_dict(evidence)
+        return list(data["doubles"]), list(data["mock_calls"])
 
 
 def current_slot(rundir: str) -> str:

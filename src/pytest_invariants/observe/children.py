@@ -51,8 +51,9 @@ def install_startup_hook(site_packages: str | None = None) -> str | None:
 class ChildWatch:
     """Hand each test's slot to the children it starts, and read back what they saw."""
 
-    def __init__(self, files: Sequence[str], take: child.Take) -> None:
+    def __init__(self, files: Sequence[str], take: child.Take, rootdir: str = "") -> None:
         self._files = list(files)
+        self._rootdir = rootdir  # where a fresh child tells test code from production
         self._take = take
         self._rundir: str | None = None
         self._slot = ""
@@ -66,7 +67,7 @@ class ChildWatch:
         """Create the run folder, the start-up hook and the multiprocessing watch."""
         self.problem = install_startup_hook()
         self._rundir = tempfile.mkdtemp(prefix="pytest-invariants-children-")
-        config = {"files": self._files}
+        config = {"files": self._files, "rootdir": self._rootdir}
         Path(self._rundir, "config.json").write_text(json.dumps(config), encoding="utf-8")
         # The current slot lives in a shared page: setting it is a memory write, and
         # a child reads the latest value even from an environment copied at import.

@@ -198,7 +198,9 @@ class EvidenceGatherer:
         child.stop()  # this process may itself be a test's child (xdist worker, nested run)
         if self._files and self._watch_children and self._children is None:
             # Before collection: an environment copied at import still reaches children.
-            self._children = ChildWatch(list(self._files), self._take_for_child)
+            self._children = ChildWatch(
+                list(self._files), self._take_for_child, rootdir=str(self._rootdir)
+            )
             self._children.install()
 
     def start_tracing(self) -> None:
