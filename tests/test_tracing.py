@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_invariants.observe import child
 from pytest_invariants.observe.recorder import PROBES, SYSMON, statement_starts
 
 MECHANISMS = [
@@ -390,10 +391,14 @@ recorder = make_recorder([shop.__file__], prefer=sys.argv[1])
 def _script(pytester: pytest.Pytester, prefer: str, body: str) -> dict[str, Any]:
     _project(pytester)
     script = pytester.makepyfile(driver=SCRIPT_HEAD + textwrap.dedent(body))
-    result = pytester.runpython_c(
-        f"import runpy, sys; sys.argv[1:] = [{prefer!r}]; "
-        f"runpy.run_path({str(script)!r}, run_name='__main__')"
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        # Under our own --invariants run the driver would be an observed child, with
+        # a recorder of ours already holding a sys.monitoring tool id.
+        patch.delenv(child.VAR, raising=False)
+        result = pytester.runpython_c(
+            f"import runpy, sys; sys.argv[1:] = [{prefer!r}]; "
+            f"runpy.run_path({str(script)!r}, run_name='__main__')"
+        )
     assert result.ret == 0, result.errlines
     return dict(json.loads(result.outlines[-1]))
 

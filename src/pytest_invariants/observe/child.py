@@ -181,7 +181,12 @@ def start() -> None:
         return executed, made, calls, list(recorder.problems())
 
     _current = _Process(rundir, slot, take)
-    _stop_recorder = recorder.stop
+
+    def stop_observing() -> None:
+        doubles.stop()
+        recorder.stop()
+
+    _stop_recorder = stop_observing
     atexit.register(_flush)
     _on_sigterm()
     watch_multiprocessing(rundir, lambda: current_slot(rundir), take)
@@ -198,11 +203,18 @@ class _ChildDoubles:
         self._rootdir = rootdir
         self._files = files
         self._observer: Any = None
+        self._remove: Callable[[], None] | None = None
         if rootdir:
             # Import-light until a child imports unittest.mock.
             from pytest_invariants.observe.importwatch import when_imported
 
-            when_imported("unittest.mock", self._install)
+            self._remove = when_imported("unittest.mock", self._install)
+
+    def stop(self) -> None:
+        """Remove the watch and every hook the observer installed."""
+        remove, self._remove, self._observer = self._remove, None, None
+        if remove is not None:
+            remove()
 
     def _install(self, module: object) -> list[Callable[[], None]]:
         # Called right after `unittest.mock` ran, before the import system binds it
