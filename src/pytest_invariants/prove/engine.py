@@ -19,7 +19,6 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,16 +26,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from pytest_invariants import __version__
 from pytest_invariants.model import (
@@ -51,6 +40,7 @@ from pytest_invariants.model import (
     ScopeKind,
     Status,
 )
+from pytest_invariants.prove.launch import WorkerProcess
 from pytest_invariants.prove.mutants import MUTATOR_VERSION, Mutant, distinct_code, generate
 from pytest_invariants.results import proof_from_dict, proof_to_dict, write_atomically
 from pytest_invariants.status import classify
@@ -448,15 +438,6 @@ def _spec_body(tasks: Sequence[Task]) -> dict[str, Any]:
     }
 
 
-def _worker_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # never add .pyc files to the user's tree
-    # A worker swaps in mutants: it must not be observed as a test's child process
-    # (observe/child.py), whose recorder would put the unmutated source back.
-    env.pop("PYTEST_INVARIANTS_CHILD", None)
-    return env
-
-
 def _events(fd: int, deadline: Callable[[], float]) -> Iterator[dict[str, Any]]:
     """Yield the worker's events; yield {'event': 'hang'} and stop when a deadline passes."""
     buffer = b""
@@ -504,13 +485,21 @@ def _end(proc: subprocess.Popen[bytes], done: bool) -> None:
 class _Run:
     """One worker process proving every task; settles outcomes from its events.
 
-    `started()` starts the worker from the tasks' heads (tests to collect);
-    `send()` hands it the mutants, made meanwhile; `follow()` reads its events.
+    `started()` starts the worker (or takes one started earlier, waiting for
+    its spec) and sends it the tasks' heads (tests to collect); `send()` hands
+    it the mutants, made meanwhile; `follow()` reads its events.
     """
 
-    def __init__(self, heads: Sequence[Task], rootdir: Path, settings: ProveSettings) -> None:
+    def __init__(
+        self,
+        heads: Sequence[Task],
+        rootdir: Path,
+        settings: ProveSettings,
+        worker: WorkerProcess | None = None,
+    ) -> None:
         self._tasks = {t.invariant_id: t for t in heads}
         self._rootdir, self._settings = rootdir, settings
+        self._worker = worker
         self._tick: Callable[[int, int], None] = lambda done, killed: None
         self.outcomes = {t.invariant_id: _Outcome() for t in heads}
         longest = max(
@@ -524,31 +513,22 @@ class _Run:
 
     @contextmanager
     def started(self) -> Iterator[None]:
-        read_fd, write_fd = os.pipe()
-        with tempfile.TemporaryFile() as log:  # no name: nothing is left if we are killed
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "pytest_invariants.prove.worker"],
-                cwd=self._rootdir,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=log,
-                pass_fds=(write_fd,),
-                env=_worker_env(),
-            )
-            os.close(write_fd)
-            self._proc, self._fd = proc, read_fd
+        worker = self._worker or WorkerProcess(self._rootdir)
+        worker.used = True
+        proc, log = worker.proc, worker.log
+        self._proc, self._fd = proc, worker.read_fd
+        try:
             try:
                 head = _spec_head(
-                    list(self._tasks.values()), self._rootdir, self._settings, write_fd
+                    list(self._tasks.values()), self._rootdir, self._settings, worker.fd
                 )
                 self._write(head)  # stdin stays open: the worker's lifeline
                 yield
             finally:
-                os.close(read_fd)
                 _end(proc, self._done)
-                with suppress(OSError):
-                    proc.stdin.close()  # type: ignore[union-attr]
             self._settle(f"the proof worker stopped (exit status {proc.returncode})", log)
+        finally:
+            worker.close()
 
     def _write(self, line: dict[str, Any]) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -636,10 +616,21 @@ class _Plain:
 
 @contextmanager
 def _progress(settings: ProveSettings, total: int) -> Iterator[Callable[[int, int], None]]:
-    console = Console(stderr=True)
     if settings.progress is False or total == 0:
         yield lambda done, killed: None
         return
+    # rich is imported only when progress is shown (`--no-progress`: never).
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
     if settings.progress is None and not console.is_terminal:
         yield _Plain(total).tick
         return
@@ -684,17 +675,21 @@ def _execute(
     rootdir: Path,
     settings: ProveSettings,
     complete: Callable[[Task], Task],
+    worker: WorkerProcess | None = None,
 ) -> tuple[list[Task], dict[str, _Outcome]]:
     """Start the worker on the heads, complete the tasks meanwhile, run them.
 
     The worker's start-up (interpreter, plugins, collection) is the largest
     fixed cost of a proof; making the mutants overlaps it. On KeyboardInterrupt
     (or SIGTERM) the worker and its children are ended before it re-raises.
+    A `worker` started earlier is used (or, with nothing to prove, ended).
     """
     if not heads:
+        if worker is not None:
+            worker.discard()
         return [], {}
     with _sigterm_interrupts():
-        run = _Run(heads, rootdir, settings)
+        run = _Run(heads, rootdir, settings, worker)
         with run.started():
             tasks = [complete(head) for head in heads]
             total = sum(1 for t in tasks for m in t.mutants if t.reach.get(m.id))
@@ -738,12 +733,16 @@ def _previous_proofs(results: RunResults, tasks: Sequence[Task]) -> dict[str, Pr
 
 
 def prove_results(
-    results: RunResults, rootdir: Path, settings: ProveSettings
+    results: RunResults,
+    rootdir: Path,
+    settings: ProveSettings,
+    worker: WorkerProcess | None = None,
 ) -> tuple[RunResults, list[Task]]:
     """Prove what can be proven in `results`; return re-classified results and the tasks.
 
     With the cache on, an invariant whose scope code and tests did not change
     keeps its cached proof; with it off, the cache file is neither read nor written.
+    `worker`: one started earlier (`launch.WorkerProcess`), waiting for its spec.
     """
     tasks = _heads(results, rootdir, settings.only)
     cache_path = rootdir / CACHE_PATH
@@ -756,7 +755,7 @@ def prove_results(
             proofs[task.invariant_id] = hit
         else:
             to_run.append(task)
-    ran, outcomes = _execute(to_run, rootdir, settings, _with_mutants)
+    ran, outcomes = _execute(to_run, rootdir, settings, _with_mutants, worker)
     for task in ran:
         proof = proofs[task.invariant_id] = _proof_for(task, outcomes[task.invariant_id])
         entries[task.invariant_id] = {"key": task.key, "proof": proof_to_dict(proof)}

@@ -658,6 +658,26 @@ def _run(
     return None
 
 
+def _rewrite_no_plugins() -> None:
+    """Have pytest rewrite the asserts of tests and conftests only, not of installed plugins.
+
+    pytest marks every module of each installed plugin's distribution for assert
+    rewriting: with bytecode writing off (here always) it parses and compiles each
+    of them again, most of a worker's start-up. A rewritten assert fails exactly
+    when a plain one does; only its message differs, and a proof never shows it.
+    Marking a module this process already imported (this package) would also warn,
+    which `filterwarnings = error` turns into a failed start.
+    """
+    mark = getattr(pytest.Config, "_mark_plugins_for_rewrite", None)
+    if mark is None:  # another pytest: leave it as it is
+        return
+
+    def only_the_hook(config: pytest.Config, hook: Any, *args: Any, **kwargs: Any) -> None:
+        config.pluginmanager.rewrite_hook = hook
+
+    setattr(pytest.Config, "_mark_plugins_for_rewrite", only_the_hook)  # noqa: B010
+
+
 def _pytest_args(spec: dict[str, Any], folder: str) -> list[str]:
     tests = [n for t in spec["tasks"] for n in t["tests"]]
     files = sorted({nodeid.split("::", 1)[0] for nodeid in tests})
@@ -693,16 +713,39 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _move_to(rootdir: str, started_in: str) -> None:
+    """Work in the project's rootdir, as if started there (the controller may start us early).
+
+    `python -m` put the folder we started in first on sys.path.
+    """
+    if os.path.realpath(rootdir) == os.path.realpath(started_in):
+        return
+    os.chdir(rootdir)
+    if sys.path and sys.path[0] == started_in:
+        sys.path[0] = rootdir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the worker described by the spec on stdin's first line; return pytest's status."""
-    spec = json.loads(sys.stdin.buffer.readline())
+    """Run the worker described by the spec on stdin's first line; return pytest's status.
+
+    The controller may start this process before it knows what to prove (it reads
+    the results meanwhile): until the spec comes, we only import.
+    """
+    die_with_parent(os.getppid(), signal.SIGTERM)
+    started_in = os.getcwd()
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return 0  # the controller had nothing for us, or is gone
+    spec = json.loads(line)
     die_with_parent(int(spec["controller"]), signal.SIGTERM)
     sys.dont_write_bytecode = True  # no .pyc files in the user's tree
+    _move_to(str(spec["rootdir"]), started_in)
     sweep_stale_folders()
     with _sigterm_interrupts():  # before the folder exists: SIGTERM always removes it
         folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
         runner = Runner(spec, _emit_to(int(spec["fd"])), folder)
         try:
+            _rewrite_no_plugins()
             return int(pytest.main(_pytest_args(spec, folder), plugins=[runner]))
         finally:
             runner._kill_children()
