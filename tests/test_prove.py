@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import pytest_invariants
 from pytest_invariants.cli.main import main as cli_main
 from pytest_invariants.exitcodes import ExitCode
 from pytest_invariants.model import MutantOutcome, MutantStatus
@@ -194,6 +195,39 @@ def test_a_test_that_patched_the_function_lets_every_mutant_survive(
     proof = _results(project)["FAKE"]["proof"]
     assert proof["total"] == 5 and proof["killed"] == 0
     assert _results(project)["FAKE"]["status"] == "verified"
+
+
+def test_a_proof_started_from_another_folder_runs_its_tests_in_the_rootdir(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `invariants prove` starts its worker before it has read where the project is;
+    # the tests must still run in the rootdir, as in the recorded run.
+    (project.path / "limit.txt").write_text("50\n")
+    project.makepyfile(test_limit=(
+        "import pytest\nfrom pkg import rules\n\n\n@pytest.mark.invariant('FEE')\n"
+        "def test_free_from_the_limit_on_file():\n"
+        "    limit = int(open('limit.txt').read())\n"
+        "    assert rules.shipping_fee(limit) == 0 and rules.shipping_fee(limit - 1) == 5\n"
+    ))
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "limit_on_file")
+    monkeypatch.chdir(project.path.parent)
+    assert _prove(project, "FEE", "--no-cache") == ExitCode.OK
+    proof = _results(project)["FEE"]["proof"]
+    assert proof["proven"] is True and proof["note"] is None and proof["killed"] > 0
+
+
+def test_a_proof_runs_under_filterwarnings_error_with_the_package_on_sys_path(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after a regular (not editable) install: pytest can find this package on
+    # sys.path, would mark it for assert rewriting after the worker imported it, and
+    # warn, which `filterwarnings = error` turns into a worker that cannot start.
+    monkeypatch.setenv("PYTHONPATH", str(Path(pytest_invariants.__file__).parent.parent))
+    project.makeini("[pytest]\npythonpath = .\nfilterwarnings =\n    error\n")
+    project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fee")
+    assert _prove(project, "FEE", "--no-cache") == ExitCode.OK
+    proof = _results(project)["FEE"]["proof"]
+    assert proof["proven"] is True and proof["note"] is None
 
 
 def test_an_infinite_loop_mutant_is_killed_by_timeout(project: pytest.Pytester) -> None:
