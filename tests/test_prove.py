@@ -222,9 +222,9 @@ def test_a_proof_runs_under_filterwarnings_error_with_the_package_on_sys_path(
     # As after a regular (not editable) install: pytest can find this package on
     # sys.path, would mark it for assert rewriting after the worker imported it, and
     # warn, which `filterwarnings = error` turns into a worker that cannot start.
-    monkeypatch.setenv("PYTHONPATH", str(Path(pytest_invariants.__file__).parent.parent))
     project.makeini("[pytest]\npythonpath = .\nfilterwarnings =\n    error\n")
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "fee")
+    monkeypatch.setenv("PYTHONPATH", str(Path(pytest_invariants.__file__).parent.parent))
     assert _prove(project, "FEE", "--no-cache") == ExitCode.OK
     proof = _results(project)["FEE"]["proof"]
     assert proof["proven"] is True and proof["note"] is None
