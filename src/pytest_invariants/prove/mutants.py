@@ -17,15 +17,14 @@ code as an earlier one (duplicate) is left out (`distinct`).
 from __future__ import annotations
 
 import ast
-import copy
+import functools
 import io
 import re
 import tokenize
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import CodeType
-
-from pytest_invariants.load.scopes import first_line
+from typing import Any
 
 __all__ = [
     "MUTATOR_VERSION",
@@ -41,6 +40,16 @@ __all__ = [
     "mutated_tree",
     "waived_lines",
 ]
+
+
+def _first_line(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:
+    """Return the first line of a definition, decorators included (as `load.scopes` does).
+
+    Not imported from there: this module is all the proof worker imports of ours,
+    and `load.scopes` would add 30 ms to every proof's start-up.
+    """
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
 
 # Bump when the operators or the site order change: cached proofs become stale.
 MUTATOR_VERSION = 3
@@ -113,7 +122,7 @@ def _in_scope(node: _FunctionNode, lines: tuple[int, int] | None) -> bool:
     if lines is None:
         return True
     last = node.end_lineno or node.lineno
-    return first_line(node) <= lines[1] and last >= lines[0]
+    return _first_line(node) <= lines[1] and last >= lines[0]
 
 
 # -- walking the mutable nodes in a fixed order ---------------------------------------------
@@ -143,7 +152,7 @@ def _walk(node: ast.AST, function: str, first: int) -> Iterator[_Site]:
 def _sites(func: _FunctionNode, qualname: str) -> list[_Site]:
     """Return the mutable nodes of one function body, numbered the same for the same source."""
     body = ast.Module(body=func.body, type_ignores=[])
-    return list(_walk(body, qualname, first_line(func)))
+    return list(_walk(body, qualname, _first_line(func)))
 
 
 def _defaults(func: _FunctionNode) -> list[tuple[str, ast.Constant]]:
@@ -533,6 +542,7 @@ def _default_variant(value: object) -> object | None:
 # -- public API ------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)  # one file holds the scopes of many invariants
 def waived_lines(source: str) -> frozenset[int]:
     """Return the lines that carry a `# invariants: equivalent` comment."""
     found: set[int] = set()
@@ -606,7 +616,7 @@ def _default_mutants(
             line=span[0],
             col=span[1] + 1,
             function=qualname,
-            function_line=first_line(func),
+            function_line=_first_line(func),
             site=index,
             variant=0,
             diff=_diff(file, text_lines, span, new),
@@ -666,7 +676,7 @@ def mutated_tree(source: str, mutant: Mutant) -> ast.Module:
         func = function_node(tree, mutant.function)
     except ValueError:
         raise ValueError(f"mutant {mutant.id} does not match this source") from None
-    if first_line(func) != mutant.function_line:
+    if _first_line(func) != mutant.function_line:
         raise ValueError(f"mutant {mutant.id} does not match this source")
     if mutant.default_of:
         _, node = _defaults(func)[mutant.site]
@@ -734,6 +744,23 @@ def _imports(tree: ast.Module) -> list[ast.stmt]:
     return [*future, *(s for s in found if s not in future)]
 
 
+def _clone(value: Any) -> Any:
+    """Return a deep copy of an AST node (or list of nodes): nodes and lists copied, leaves shared.
+
+    `copy.deepcopy` does the same through its generic protocol (a memo, a
+    reduce call per node), four times slower: half of making a suite's
+    mutants. A leaf is an identifier or a constant, immutable, so sharing it
+    is safe.
+    """
+    if isinstance(value, ast.AST):
+        new = value.__class__.__new__(value.__class__)
+        fields = new.__dict__
+        for name, item in value.__dict__.items():
+            fields[name] = _clone(item) if isinstance(item, ast.AST | list) else item
+        return new
+    return [_clone(item) if isinstance(item, ast.AST | list) else item for item in value]
+
+
 def mutant_code(
     tree: ast.Module, mutant: Mutant | None, filename: str, qualname: str = "", first: int = 0
 ) -> CodeType:
@@ -744,7 +771,7 @@ def mutant_code(
     """
     qualname = mutant.function if mutant is not None else qualname
     first = mutant.function_line if mutant is not None else first
-    func = copy.deepcopy(function_node(tree, qualname))
+    func = _clone(function_node(tree, qualname))
     if mutant is not None and not mutant.default_of:
         _mutate(func, mutant)
     module = _skeleton(tree, func, qualname)
