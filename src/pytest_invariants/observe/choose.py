@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from pytest_invariants.observe import recorder as _recorder_module
+from pytest_invariants.observe.codecache import CodeCache
 from pytest_invariants.observe.probes import ProbeRecorder
 from pytest_invariants.observe.recorder import PROBES, SYSMON, LineRecorder
 from pytest_invariants.observe.sysmon import SysMonRecorder, free_tool_id
@@ -21,7 +23,8 @@ def make_recorder(
 
     `prefer` forces a mechanism (tests, benchmarks); asking for
     ``sys.monitoring`` before 3.12 is an error rather than a silent change.
-    `cache_dir` lets probes keep their compiled code for the next run.
+    `cache_dir` lets probes keep their compiled code for the next run, and
+    ``sys.monitoring`` the statement starts it maps each test's lines with.
     """
     paths = [os.path.abspath(os.fspath(f)) for f in files]
     choice = prefer or (SYSMON if sys.version_info >= (3, 12) else PROBES)
@@ -29,7 +32,10 @@ def make_recorder(
         if sys.version_info < (3, 12):
             raise ValueError("sys.monitoring needs Python 3.12 or later")
         if free_tool_id() is not None:
-            return SysMonRecorder(paths)
+            recorder = SysMonRecorder(paths)
+            if cache_dir is not None:
+                recorder.starts_cache = CodeCache(cache_dir / "starts", [_RECORDER_SOURCE])
+            return recorder
         # Every candidate tool id is taken (debuggers, profilers, other
         # plugins): probes still work, so degrade instead of measuring nothing.
         fallback = _probe_recorder(paths, cache_dir)
@@ -38,6 +44,9 @@ def make_recorder(
     if choice == PROBES:
         return _probe_recorder(paths, cache_dir)
     raise ValueError(f"unknown line recorder {choice!r}: use {SYSMON!r} or {PROBES!r}")
+
+
+_RECORDER_SOURCE = str(_recorder_module.__file__)  # statement_starts lives there
 
 
 def _probe_recorder(paths: Sequence[str], cache_dir: Path | None) -> ProbeRecorder:

@@ -82,6 +82,27 @@ class CodeCache:
     def put(self, data: bytes, filename: str, index: int, rewritten: bool, pair: Pair) -> None:
         """Store `pair`, replacing the entries of older versions of the same file."""
         name, path = self._paths(data, filename, index, rewritten)
+        self._store(name, path, marshal.dumps(pair))
+
+    def get_starts(self, data: bytes, filename: str) -> dict[int, int] | None:
+        """Return the cached `statement_starts` of this exact source, or None."""
+        _, path = self._paths(data, filename, -1, False)
+        try:
+            starts = marshal.loads(path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+        if isinstance(starts, dict) and all(
+            type(key) is int and type(value) is int for key, value in starts.items()
+        ):
+            return starts
+        return None
+
+    def put_starts(self, data: bytes, filename: str, starts: dict[int, int]) -> None:
+        """Store the `statement_starts` of `data` (kept in a folder of their own)."""
+        name, path = self._paths(data, filename, -1, False)
+        self._store(name, path, marshal.dumps(starts))
+
+    def _store(self, name: str, path: Path, payload: bytes) -> None:
         with contextlib.suppress(OSError):
             self._folder.mkdir(parents=True, exist_ok=True)
             for old in self._folder.glob(f"{name}-*{_SUFFIX}"):
@@ -91,7 +112,7 @@ class CodeCache:
             fd, tmp = tempfile.mkstemp(dir=self._folder, prefix=".probes-")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    out.write(marshal.dumps(pair))
+                    out.write(payload)
                 os.replace(tmp, path)  # atomic: xdist workers instrument at the same time
             except OSError:
                 with contextlib.suppress(OSError):

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from pytest_invariants.model import LineSet
+from pytest_invariants.observe.codecache import CodeCache
 from pytest_invariants.observe.importwatch import PostImportHook
 
 __all__ = [
@@ -88,6 +89,9 @@ class ScopeRecorder:
         self._finder: PostImportHook | None = None
         self._starts: dict[str, dict[int, int]] = {}
         self._identities: set[tuple[int, int]] | None = None  # (device, inode) of each
+        # Where statement_starts of each file are kept between runs (sys.monitoring maps
+        # lines per test; probes have them compiled in), or None.
+        self.starts_cache: CodeCache | None = None
         self._started = False
         self._stems = {_module_stem(path) for pair in self._scope.items() for path in pair}
 
@@ -201,18 +205,32 @@ class ScopeRecorder:
                 seen.add(id(func))
                 found.setdefault(file, []).append(func)
 
-    def _by_statement(self, hits: Iterable[tuple[str, int]]) -> dict[str, LineSet]:
-        """Group (file, line) hits by file, each line mapped to its statement's first line."""
-        grouped: dict[str, set[int]] = {}
-        for file, line in hits:
-            grouped.setdefault(file, set()).add(line)
+    def _by_statement(self, grouped: dict[str, list[int]]) -> dict[str, LineSet]:
+        """Return file -> lines, each line mapped to its statement's first line."""
         result: dict[str, LineSet] = {}
         for file, lines in grouped.items():
             starts = self._starts.get(file)
             if starts is None:
-                starts = self._starts[file] = _statement_starts_of(file)
-            result[file] = LineSet(starts.get(line, line) for line in lines)
+                starts = self._starts[file] = self._statement_starts_of(file)
+            result[file] = LineSet(map(starts.get, lines, lines))  # get(line, line), in C
         return result
+
+    def _statement_starts_of(self, path: str) -> dict[int, int]:
+        """Return `statement_starts` of a scope file, from the cache when its bytes match."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return {}
+        cache = self.starts_cache
+        starts = cache.get_starts(data, path) if cache is not None else None
+        if starts is None:
+            try:
+                starts = statement_starts(data.decode("utf-8"))
+            except (SyntaxError, ValueError):  # UnicodeDecodeError is a ValueError
+                starts = {}
+            if cache is not None:
+                cache.put_starts(data, path, starts)
+        return starts
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -356,11 +374,3 @@ def _units(tree: ast.AST) -> Iterator[tuple[int, int]]:
 def _end(node: ast.AST) -> int:
     end = getattr(node, "end_lineno", None)
     return int(end) if end is not None else int(getattr(node, "lineno", 0))
-
-
-def _statement_starts_of(path: str) -> dict[int, int]:
-    try:
-        source = Path(path).read_text(encoding="utf-8")
-        return statement_starts(source)
-    except (OSError, SyntaxError, ValueError):
-        return {}

@@ -73,10 +73,16 @@ class SysMonRecorder(ScopeRecorder):
         self._check_tampering()
         if not self._hits:
             return {}
-        hits = list(self._hits)
+        by_name: dict[str, list[int]] = {}
+        for filename, line in self._hits:
+            by_name.setdefault(filename, []).append(line)
         self._hits.clear()
-        located = ((self.scope_file(filename), line) for filename, line in hits)
-        return self._by_statement((file, line) for file, line in located if file is not None)
+        grouped: dict[str, list[int]] = {}
+        for filename, lines in by_name.items():
+            file = self.scope_file(filename)
+            if file is not None:
+                grouped.setdefault(file, []).extend(lines)
+        return self._by_statement(grouped)
 
     def stop(self) -> None:
         """Disable our events, unregister the callback and free the tool id."""
