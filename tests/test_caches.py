@@ -155,3 +155,74 @@ def test_probe_cache_lives_next_to_the_results(pytester: pytest.Pytester) -> Non
     probes = list((pytester.path / ".invariants" / "probes").glob("*.marshal"))
     # Probes instrument 3.10/3.11 only; sys.monitoring compiles nothing.
     assert len(probes) == (1 if sys.version_info < (3, 12) else 0)
+
+
+# -- the parsed invariants files (.invariants/yaml-cache.json) -----------------
+
+_LOAD = """
+import sys
+from pathlib import Path
+from pytest_invariants.load.loading import load_invariants
+
+found, problems = load_invariants([Path("invariants.yaml")], Path.cwd(), ["src"])
+print("YAML", "yaml" in sys.modules)
+print("TITLES", [inv.title for inv in found.invariants] if found else None)
+print("PROBLEMS", [f"{p.location.line}:{p.what}" for p in problems])
+"""
+
+
+@pytest.fixture(autouse=True)
+def _not_our_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under this suite's own --invariants run a Python started here would be observed
+    # as our child, and the child's observer imports modules of its own.
+    monkeypatch.delenv("PYTEST_INVARIANTS_CHILD", raising=False)
+
+
+def _load(pytester: pytest.Pytester) -> dict[str, str]:
+    result = pytester.runpython_c(_LOAD)
+    return {
+        line.split(" ", 1)[0]: line.split(" ", 1)[1]
+        for line in result.stdout.lines
+        if line.split(" ", 1)[0] in ("YAML", "TITLES", "PROBLEMS")
+    }
+
+
+def test_a_second_load_reads_the_parsed_file_without_pyyaml(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    cold = _load(pytester)
+    assert (pytester.path / ".invariants" / "yaml-cache.json").is_file()
+    warm = _load(pytester)
+    assert cold["YAML"] == "True" and warm["YAML"] == "False"
+    assert warm["TITLES"] == cold["TITLES"] == "['Big orders get ten off']"
+
+
+def test_an_edited_invariants_file_is_parsed_again(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    _load(pytester)
+    path = pytester.path / "invariants.yaml"
+    path.write_text(INVARIANTS.replace("Big orders get ten off", "Ten off big orders"))
+    assert _load(pytester)["TITLES"] == "['Ten off big orders']"
+
+
+def test_a_file_with_problems_is_never_cached(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    path = pytester.path / "invariants.yaml"
+    path.write_text(
+        INVARIANTS.replace("    severity: high\n", "    severity: high\n    why: again\n")
+    )
+    for _ in range(2):  # the second load reports the same duplicate key: it parsed again
+        found = _load(pytester)
+        assert found["YAML"] == "True"
+        assert "appears twice" in found["PROBLEMS"] and found["TITLES"] == "None"
+
+
+def test_a_corrupt_yaml_cache_is_a_miss(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    _load(pytester)
+    cache = pytester.path / ".invariants" / "yaml-cache.json"
+    stored = json.loads(cache.read_text())
+    for key in stored["files"]:  # valid JSON, the right analysis, nonsense nodes
+        stored["files"][key] = [1, 2, "tag", "text", 1, "map", [["x", [], []]]]
+    cache.write_text(json.dumps(stored))
+    found = _load(pytester)
+    assert found["YAML"] == "True" and found["TITLES"] == "['Big orders get ten off']"

@@ -343,4 +343,3 @@ def test_sarif_rule_indexes_never_move() -> None:
         "partial",
         "suspect",
     )
-

@@ -180,7 +180,7 @@ def test_mutant_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
-OPERATORS = textwrap.dedent('''\
+OPERATORS = textwrap.dedent("""\
     def f(items, n, flag=True, *, label="a"):
         total = 0
         for item in items:
@@ -192,7 +192,7 @@ OPERATORS = textwrap.dedent('''\
         name = str(total)
         value = -total
         return name, value, flag & False, label + "!"
-''')
+""")
 
 
 def test_mutmut_operators_are_made() -> None:

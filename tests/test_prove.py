@@ -24,7 +24,7 @@ from pytest_invariants.prove.engine import proof_of
 
 pytest_plugins = ["pytester"]
 
-RULES = '''\
+RULES = """\
 def is_adult(age):
     return age >= 18
 
@@ -47,7 +47,7 @@ def greeting():
 
 def double(x):
     return x * 2  # invariants: equivalent
-'''
+"""
 
 INVARIANTS = """\
 version: 1
@@ -81,7 +81,7 @@ invariants:
     allow_doubles: [pkg.rules]
 """
 
-TESTS = '''\
+TESTS = """\
 import pytest
 from pkg import rules
 
@@ -119,7 +119,7 @@ def test_through_a_fake(monkeypatch):
     monkeypatch.setattr(rules, "is_adult", lambda age: age >= 18)
     assert rules.is_adult(18)
     assert not rules.is_adult(17)
-'''
+"""
 
 
 @pytest.fixture
@@ -157,8 +157,13 @@ def test_pytest_run_proves_killed_and_shows_surviving_boundary_mutant(
     project: pytest.Pytester,
 ) -> None:
     result = project.runpytest_subprocess(
-        "--invariants", "--invariants-prove", "--invariants-html=report.html",
-        "-p", "no:cacheprovider", "-k", "fee or adult",
+        "--invariants",
+        "--invariants-prove",
+        "--invariants-html=report.html",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "fee or adult",
     )
     assert result.ret == 0
     found = _results(project)
@@ -179,9 +184,11 @@ def test_pytest_run_proves_killed_and_shows_surviving_boundary_mutant(
     boundary = next(m for m in age["proof"]["mutants"] if m["operator"] == "comparison-boundary")
     assert "+    return age > 18" in boundary["diff"]
     assert age["proof"]["proven"] is False
-    result.stdout.fnmatch_lines([
-        "*this change to your code breaks no test: pkg/rules.py:2 (comparison-boundary)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*this change to your code breaks no test: pkg/rules.py:2 (comparison-boundary)*",
+        ]
+    )
     html = (project.path / "report.html").read_text()
     assert "Surviving mutants" in html and "return age &gt; 18" in html
 
@@ -254,13 +261,17 @@ def test_a_looping_mutant_meets_its_cpu_box_and_a_blocked_one_its_wall_box(
     project: pytest.Pytester,
 ) -> None:
     project.makepyfile(**{"pkg/wait.py": WAIT})
-    project.makefile(".yaml", invariants=INVARIANTS + (
-        "  - id: WAIT\n    title: Settles\n    why: Demo.\n    code: [pkg.wait:settle]\n"
-    ))
-    project.makepyfile(test_wait=(
-        "import pytest\nfrom pkg import wait\n\n\n@pytest.mark.invariant('WAIT')\n"
-        "def test_settles():\n    assert wait.settle() is True\n"
-    ))
+    project.makefile(
+        ".yaml",
+        invariants=INVARIANTS
+        + ("  - id: WAIT\n    title: Settles\n    why: Demo.\n    code: [pkg.wait:settle]\n"),
+    )
+    project.makepyfile(
+        test_wait=(
+            "import pytest\nfrom pkg import wait\n\n\n@pytest.mark.invariant('WAIT')\n"
+            "def test_settles():\n    assert wait.settle() is True\n"
+        )
+    )
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "down or settles")
     results = str(project.path / ".invariants" / "results.json")
     assert cli_main(["prove", "LOOP", "WAIT", "--results", results, "--timeout-base", "2"]) == 9
@@ -349,10 +360,13 @@ def test_zero_mutants_proof_value_is_not_proven() -> None:
 
 
 def test_threshold_from_the_invariants_file(project: pytest.Pytester) -> None:
-    project.makefile(".yaml", invariants=INVARIANTS.replace(
-        "    code: [pkg.rules:is_adult]\n  - id: FEE",
-        "    code: [pkg.rules:is_adult]\n    prove: {threshold: 0.4}\n  - id: FEE",
-    ))
+    project.makefile(
+        ".yaml",
+        invariants=INVARIANTS.replace(
+            "    code: [pkg.rules:is_adult]\n  - id: FEE",
+            "    code: [pkg.rules:is_adult]\n    prove: {threshold: 0.4}\n  - id: FEE",
+        ),
+    )
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
     assert _prove(project, "AGE") == 0
     age = _results(project)["AGE"]
@@ -386,14 +400,18 @@ def _wait_for_a_mutant_worker(proc: subprocess.Popen[bytes], limit: float = 120.
 def test_an_interrupted_proof_leaves_every_file_identical(
     project: pytest.Pytester, how: signal.Signals
 ) -> None:
-    slow = TESTS.replace("def test_adult_and_child():\n",
-                         "def test_adult_and_child():\n    import time; time.sleep(0.4)\n")
+    slow = TESTS.replace(
+        "def test_adult_and_child():\n",
+        "def test_adult_and_child():\n    import time; time.sleep(0.4)\n",
+    )
     project.makepyfile(test_rules=slow)
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
     before = _tree_hash(project.path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_invariants", "prove", "AGE"],
-        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     _wait_for_a_mutant_worker(proc)
@@ -405,15 +423,22 @@ def test_an_interrupted_proof_leaves_every_file_identical(
 
 
 def test_an_interrupted_pytest_proof_keeps_the_previous_results(project: pytest.Pytester) -> None:
-    slow = TESTS.replace("def test_adult_and_child():\n",
-                         "def test_adult_and_child():\n    import time; time.sleep(0.4)\n")
+    slow = TESTS.replace(
+        "def test_adult_and_child():\n",
+        "def test_adult_and_child():\n    import time; time.sleep(0.4)\n",
+    )
     project.makepyfile(test_rules=slow)
     args = ["-m", "pytest", "--invariants", "-p", "no:cacheprovider", "-k", "adult_and"]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     subprocess.run([sys.executable, *args], cwd=project.path, env=env, capture_output=True)
     before = _tree_hash(project.path)
-    proc = subprocess.Popen([sys.executable, *args, "--invariants-prove"], cwd=project.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, *args, "--invariants-prove"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     _wait_for_a_mutant_worker(proc)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -423,24 +448,29 @@ def test_an_interrupted_pytest_proof_keeps_the_previous_results(project: pytest.
     assert _tree_hash(project.path) == before
 
 
-SIGN = '''\
+SIGN = """\
 def sign(x):
     if x > 0:
         return 1
     return -1
-'''
+"""
 
 
 def test_a_mutant_on_a_line_no_linked_test_ran_is_not_reached(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(**{"pkg/__init__.py": "", "pkg/rules.py": SIGN})
-    pytester.makefile(".yaml", invariants=(
-        "version: 1\ndefaults:\n  owner: team\ninvariants:\n"
-        "  - id: SIGN\n    title: Sign\n    why: Demo.\n    code: [pkg.rules:sign]\n"
-    ))
-    pytester.makepyfile(test_sign=(
-        "import pytest\nfrom pkg import rules\n\n\n@pytest.mark.invariant('SIGN')\n"
-        "def test_positive():\n    assert rules.sign(5) == 1\n"
-    ))
+    pytester.makefile(
+        ".yaml",
+        invariants=(
+            "version: 1\ndefaults:\n  owner: team\ninvariants:\n"
+            "  - id: SIGN\n    title: Sign\n    why: Demo.\n    code: [pkg.rules:sign]\n"
+        ),
+    )
+    pytester.makepyfile(
+        test_sign=(
+            "import pytest\nfrom pkg import rules\n\n\n@pytest.mark.invariant('SIGN')\n"
+            "def test_positive():\n    assert rules.sign(5) == 1\n"
+        )
+    )
     pytester.makeini("[pytest]\npythonpath = .\n")
     pytester.runpytest_subprocess("--invariants", "-p", "no:cacheprovider")
     assert _prove(pytester, "SIGN") == ExitCode.PROOF_FAILED
@@ -506,14 +536,18 @@ def _alive(pid: int) -> bool:
 def test_sigkill_of_the_proof_leaves_no_worker_and_no_temporary_folder(
     project: pytest.Pytester,
 ) -> None:
-    slow = TESTS.replace("def test_adult_and_child():\n",
-                         "def test_adult_and_child():\n    import time; time.sleep(0.4)\n")
+    slow = TESTS.replace(
+        "def test_adult_and_child():\n",
+        "def test_adult_and_child():\n    import time; time.sleep(0.4)\n",
+    )
     project.makepyfile(test_rules=slow)
     project.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", "-k", "adult_and")
     before = _tree_hash(project.path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_invariants", "prove", "AGE"],
-        cwd=project.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=project.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     _wait_for_a_mutant_worker(proc)

@@ -86,10 +86,20 @@ def test_csp_allows_only_our_script(page: str) -> None:
 
 @pytest.mark.parametrize(
     ("target", "allowed"),
-    [("https://x.org/a", True), ("http://x.org", True), ("docs/adr/7.md", True),
-     ("../a.md#x", True), ("javascript:alert(1)", False), ("JavaScript:alert(1)", False),
-     ("data:text/html,x", False), ("//evil.org/x", False), ("file:///etc/passwd", False),
-     ("java\nscript:x", False), ("vbscript:x", False), ("https:evil", False)],
+    [
+        ("https://x.org/a", True),
+        ("http://x.org", True),
+        ("docs/adr/7.md", True),
+        ("../a.md#x", True),
+        ("javascript:alert(1)", False),
+        ("JavaScript:alert(1)", False),
+        ("data:text/html,x", False),
+        ("//evil.org/x", False),
+        ("file:///etc/passwd", False),
+        ("java\nscript:x", False),
+        ("vbscript:x", False),
+        ("https:evil", False),
+    ],
 )
 def test_safe_href(target: str, allowed: bool) -> None:
     assert (html.safe_href(target) is not None) is allowed
@@ -107,10 +117,10 @@ def test_overview_and_table(page: str) -> None:
 
 
 def test_detail_sections_hold_the_evidence(page: str) -> None:
-    pay2 = page[page.index('<template id="tpl-1">'):page.index('<template id="tpl-2">')]
+    pay2 = page[page.index('<template id="tpl-1">') : page.index('<template id="tpl-2">')]
     assert "unittest.mock.patch replaced shop.billing.charge_order with MagicMock" in pay2
     assert 'class="graph"' in pay2 and "shop.billing.charge_order" in pay2
-    pay1 = page[page.index('<template id="tpl-0">'):page.index('<template id="tpl-1">')]
+    pay1 = page[page.index('<template id="tpl-0">') : page.index('<template id="tpl-1">')]
     assert '<a href="https://example.org/rb"' in pay1
     assert 'href="javascript' not in pay1 and "javascript:alert(1)" in pay1
     assert "Surviving mutants" in pay1 and "m2 (survived)" in pay1
@@ -119,10 +129,10 @@ def test_detail_sections_hold_the_evidence(page: str) -> None:
 
 
 def test_source_lines_are_marked(page: str) -> None:
-    pay1 = page[page.index('<template id="tpl-0">'):page.index('<template id="tpl-1">')]
+    pay1 = page[page.index('<template id="tpl-0">') : page.index('<template id="tpl-1">')]
     assert re.search(r'class="l m-real"><span class="n">4</span>\s*receipt = gateway', pay1)
     assert 'class="l m-none"><span class="n">1</span>def charge_order' in pay1
-    pay6 = page[page.index('<template id="tpl-5">'):page.index('<template id="tpl-6">')]
+    pay6 = page[page.index('<template id="tpl-5">') : page.index('<template id="tpl-6">')]
     assert re.search(r'class="l m-never"><span class="n">11</span>', pay6)
 
 

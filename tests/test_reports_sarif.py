@@ -55,7 +55,14 @@ def test_without_policy_every_invariant_not_verified_is_reported() -> None:
     results = _log(sample_results(), gated=False)["runs"][0]["results"]
     assert [r["properties"]["status"] for r in results][0] == "failing"
     assert {r["properties"]["invariant"] for r in results} == {
-        "PAY-005", "OLD-1", "PART-1", "PAY-006", "PAY-004", "PAY-003", "PAY-002"}
+        "PAY-005",
+        "OLD-1",
+        "PART-1",
+        "PAY-006",
+        "PAY-004",
+        "PAY-003",
+        "PAY-002",
+    }
 
 
 def test_rule_ids_levels_and_locations() -> None:
@@ -74,8 +81,10 @@ def test_rule_ids_levels_and_locations() -> None:
 
 
 def test_deprecated_invariants_are_notes_and_medium_is_a_warning() -> None:
-    by_id = {r["properties"]["invariant"]: r
-             for r in _log(sample_results(), gated=False)["runs"][0]["results"]}
+    by_id = {
+        r["properties"]["invariant"]: r
+        for r in _log(sample_results(), gated=False)["runs"][0]["results"]
+    }
     assert by_id["OLD-1"]["level"] == "note"
     assert by_id["PAY-004"]["level"] == "warning"
 

@@ -36,9 +36,7 @@ def project(tmp_path: Path) -> Project:
 
 
 def load(root: Path) -> InvariantSet:
-    invariant_set, problems = load_invariants(
-        [root / "invariants.yaml"], root, search_path(root)
-    )
+    invariant_set, problems = load_invariants([root / "invariants.yaml"], root, search_path(root))
     assert invariant_set is not None, problems
     return invariant_set
 

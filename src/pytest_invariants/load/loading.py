@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from pytest_invariants.load.scopecache import FactsCache
 from pytest_invariants.load.scopes import ScopeResolver
 from pytest_invariants.load.sources import scope_hashes
-from pytest_invariants.load.yamlsafe import Node, Pair, parse_yaml, read_limited
+from pytest_invariants.load.yamlsafe import Node, Pair, parse_yaml, read_limited, yaml_cache
 from pytest_invariants.model import (
     SEVERITIES,
     GatePolicy,
@@ -281,7 +282,9 @@ def _kind(node: Node) -> str:
     return "text"
 
 
-def _read_file(path: Path, display: str, problems: list[Problem]) -> _File:
+def _read_file(
+    path: Path, display: str, problems: list[Problem], cache: FactsCache | None = None
+) -> _File:
     """Read and check one file, adding its problems to `problems`."""
     result = _File(display)
     if path.is_symlink() and not path.exists():
@@ -298,7 +301,7 @@ def _read_file(path: Path, display: str, problems: list[Problem]) -> _File:
         problems.append(data)
         return result
     result.data = data
-    root, yaml_problems = parse_yaml(data, display)
+    root, yaml_problems = parse_yaml(data, display, cache)
     problems.extend(yaml_problems)
     if root is None:
         return result
@@ -660,9 +663,12 @@ def _load(
     paths: Sequence[Path], rootdir: Path, search_path: Sequence[str | Path]
 ) -> tuple[InvariantSet | None, list[Problem]]:
     problems: list[Problem] = []
+    parsed = yaml_cache(rootdir.resolve())
     files = [
-        _read_file(path, _display(path, rootdir), problems) for path in _unique(paths, rootdir)
+        _read_file(path, _display(path, rootdir), problems, parsed)
+        for path in _unique(paths, rootdir)
     ]
+    parsed.save()
     drafts = [draft for file in files for draft in file.drafts]
     problems += _check_ids(drafts)
     problems += _check_cycles(drafts)

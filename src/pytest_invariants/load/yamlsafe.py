@@ -18,26 +18,30 @@ Every failure is a `Problem`, never an exception.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, cast
 
-import yaml
-from yaml.constructor import SafeConstructor
-from yaml.resolver import Resolver
-
+from pytest_invariants.load.scopecache import FactsCache, analysis_version
 from pytest_invariants.model import Location, Problem
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
     "Node",
+    "YAML_CACHE_FILE",
     "Pair",
     "decode_text",
     "parse_yaml",
     "read_limited",
     "text_encoding",
+    "yaml_cache",
 ]
 
 MAX_BYTES: Final = 5 * 1024 * 1024
@@ -47,11 +51,36 @@ MAX_NODES: Final = 1_000_000
 # Invariant files nest four levels deep; anything past this is not one.
 MAX_DEPTH: Final = 64
 
-# libyaml is ten times faster than the pure-Python parser; both are safe here
-# because only their event streams are used.
-_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RESOLVER: Final = Resolver()
-_CONSTRUCTOR: Final = SafeConstructor()
+
+class _PyYAML(NamedTuple):
+    yaml: Any  # the module
+    loader: Any
+    resolver: Any
+    constructor: Any
+
+
+@functools.cache
+def _parts() -> _PyYAML:
+    """Import PyYAML on first use: a run whose files are in the parse cache never does.
+
+    (Importing it costs ~15 ms, most of it compiling the reader's character-class regex.)
+    """
+    import yaml
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
+    # libyaml is ten times faster than the pure-Python parser; both are safe here
+    # because only their event streams are used.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return _PyYAML(yaml, loader, Resolver(), SafeConstructor())
+
+
+YAML_CACHE_FILE: Final = Path(".invariants") / "yaml-cache.json"
+_CACHE_KIND: Final = "yaml"  # the cache key's second part (scope files use a module name)
+# A document of more values than this (aliases expanded) is parsed again each time:
+# its cached form would be larger than the parse is slow.
+_CACHED_NODES: Final = 250_000
+_SCALAR_TYPES: Final = (bool, int, float, str)
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS: Final = frozenset(
@@ -115,26 +144,93 @@ def read_limited(path: Path, display: str, limit: int = MAX_BYTES) -> bytes | Pr
     return data
 
 
-def parse_yaml(data: bytes, display: str) -> tuple[Node | None, list[Problem]]:
+def parse_yaml(
+    data: bytes, display: str, cache: FactsCache | None = None
+) -> tuple[Node | None, list[Problem]]:
     """Parse one YAML document from `data` into a `Node` tree, collecting problems.
 
     Returns the root node (None when the document cannot be used) and the
     problems found; duplicate keys are reported but do not stop the parse.
+    With a `cache`, a document that parsed without a problem is kept under its
+    bytes, and the same bytes are read back from it without PyYAML.
     """
+    key = cache.key(data, _CACHE_KIND, False) if cache is not None else ""
+    if cache is not None:
+        stored = _from_cache(cache.get(key))
+        if stored is not None:
+            return stored, []
+    root, problems = _parse(data, display)
+    if cache is not None and root is not None and not problems and root.size <= _CACHED_NODES:
+        cache.put(key, _to_cache(root))
+    return root, problems
+
+
+def yaml_cache(rootdir: Path) -> FactsCache:
+    """Return the parse cache of `rootdir` (`.invariants/yaml-cache.json`)."""
+    return FactsCache(rootdir / YAML_CACHE_FILE, _yaml_analysis())
+
+
+def _yaml_analysis() -> str:
+    # This module's source and PyYAML's own version file, found without importing it.
+    spec = importlib.util.find_spec("yaml")
+    origin = spec.origin if spec is not None and spec.origin else ""
+    return analysis_version([__file__, origin])
+
+
+def _to_cache(node: Node) -> list[Any]:
+    """Return `node` as JSON values: [line, col, tag, text, size, kind, payload]."""
+    value = node.value
+    head: list[Any] = [node.line, node.col, node.tag, node.text, node.size]
+    if isinstance(value, tuple):
+        return [*head, "seq", [_to_cache(item) for item in value]]
+    if isinstance(value, dict):
+        pairs = [[name, _to_cache(pair.key), _to_cache(pair.value)] for name, pair in value.items()]
+        return [*head, "map", pairs]
+    return [*head, "scalar", value]
+
+
+def _from_cache(stored: Any) -> Node | None:
+    """Return the tree `_to_cache` made, or None for anything else (a corrupt cache)."""
+    if stored is None:
+        return None
+    try:
+        return _node(stored)
+    except (TypeError, ValueError, IndexError, KeyError, RecursionError):
+        return None
+
+
+def _node(item: list[Any]) -> Node:
+    line, col, tag, text, size, kind, payload = item
+    if not (type(line) is type(col) is type(size) is int and type(tag) is type(text) is str):
+        raise TypeError("not a cached node")
+    value: Value
+    if kind == "seq":
+        value = tuple(_node(child) for child in payload)
+    elif kind == "map":
+        value = {str(name): Pair(_node(key), _node(val)) for name, key, val in payload}
+    elif kind == "scalar" and (payload is None or type(payload) in _SCALAR_TYPES):
+        value = payload
+    else:
+        raise ValueError("not a cached node")
+    return Node(value, line, col, tag, text, size)
+
+
+def _parse(data: bytes, display: str) -> tuple[Node | None, list[Problem]]:
     text = _decode(data, display)
     if isinstance(text, Problem):
         return None, [text]
+    pyyaml = _parts().yaml
     builder = _Builder(display)
     try:
-        for event in yaml.parse(text, Loader=_LOADER):
+        for event in pyyaml.parse(text, Loader=_parts().loader):
             builder.feed(event)
     except _Abort:
         return None, builder.problems
-    except yaml.MarkedYAMLError as exc:
+    except pyyaml.MarkedYAMLError as exc:
         return None, [*builder.problems, _syntax_problem(exc, display)]
-    except yaml.reader.ReaderError as exc:
+    except pyyaml.reader.ReaderError as exc:
         return None, [*builder.problems, _reader_problem(exc, text, display)]
-    except (yaml.YAMLError, UnicodeError) as exc:
+    except (pyyaml.YAMLError, UnicodeError) as exc:
         return None, [*builder.problems, Problem(Location(display), f"not valid YAML: {exc}")]
     if builder.root is None:
         empty = Problem(
@@ -234,20 +330,23 @@ class _Builder:
         self._documents = 0
         self._total = 0
         self._plain: dict[str, tuple[str, Scalar]] = {}
+        self._yaml = _parts().yaml
 
     def feed(self, event: yaml.Event) -> None:
         """Consume one parser event."""
+        pyyaml = self._yaml
         # Scalars are most events: test for them first, by exact type.
-        if type(event) is yaml.ScalarEvent:
-            self._add(self._scalar(event), event.anchor, 1)
-        elif isinstance(event, yaml.DocumentStartEvent):
+        if type(event) is pyyaml.ScalarEvent:
+            scalar = cast("yaml.ScalarEvent", event)
+            self._add(self._scalar(scalar), scalar.anchor, 1)
+        elif isinstance(event, pyyaml.DocumentStartEvent):
             self._start_document(event)
-        elif isinstance(event, yaml.AliasEvent):
+        elif isinstance(event, pyyaml.AliasEvent):
             alias = self._alias(event)
             self._add(alias, None, alias.size)
-        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+        elif isinstance(event, pyyaml.SequenceStartEvent | pyyaml.MappingStartEvent):
             self._open(event)
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+        elif isinstance(event, pyyaml.SequenceEndEvent | pyyaml.MappingEndEvent):
             self._close()
 
     def _fail(self, event: yaml.Event, what: str, fix: str) -> None:
@@ -280,7 +379,9 @@ class _Builder:
             return Node(value, line, col, tag, event.value)
         if tag in (None, "!"):
             # The stubs leave `resolve` untyped; it returns the tag as a str.
-            tag = str(_RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit))  # type: ignore[no-untyped-call]
+            tag = str(
+                _parts().resolver.resolve(_parts().yaml.ScalarNode, event.value, event.implicit)
+            )
             if event.tag == "!":
                 tag = _TAG + "str"
         if tag not in _SCALAR_TAGS:
@@ -298,17 +399,17 @@ class _Builder:
         """Build the plain value of a scalar; dates and binary stay as written."""
         if tag not in _TYPED_TAGS:
             return str(event.value)
-        node = yaml.ScalarNode(tag, event.value)
+        node = _parts().yaml.ScalarNode(tag, event.value)
         try:
             if tag == _TAG + "null":
                 return None
             if tag == _TAG + "bool":
-                return bool(_CONSTRUCTOR.construct_yaml_bool(node))
+                return bool(_parts().constructor.construct_yaml_bool(node))
             if tag == _TAG + "int":
-                return int(_CONSTRUCTOR.construct_yaml_int(node))
+                return int(_parts().constructor.construct_yaml_int(node))
             if tag == _TAG + "float":
-                return float(_CONSTRUCTOR.construct_yaml_float(node))
-        except (ValueError, TypeError, yaml.YAMLError):
+                return float(_parts().constructor.construct_yaml_float(node))
+        except (ValueError, TypeError, _parts().yaml.YAMLError):
             self._fail(
                 event,
                 f"cannot read the number {event.value[:40]!r}",
@@ -341,7 +442,7 @@ class _Builder:
                 f"values are nested more than {MAX_DEPTH} levels deep",
                 "an invariants file nests only a few levels: flatten the document",
             )
-        kind = "seq" if isinstance(event, yaml.SequenceStartEvent) else "map"
+        kind = "seq" if isinstance(event, _parts().yaml.SequenceStartEvent) else "map"
         tag = event.tag or _TAG + kind
         if tag not in _COLLECTION_TAGS and tag != "!":
             self._fail(

@@ -167,7 +167,7 @@ def start() -> None:
         files = [str(f) for f in config["files"]]
         from pytest_invariants.observe.choose import make_recorder
 
-        recorder = make_recorder(files)
+        recorder = make_recorder(_regions(config, files))
         recorder.start()
         recorder.begin_test()
         doubles = _ChildDoubles(str(config.get("rootdir") or ""), files)
@@ -190,6 +190,15 @@ def start() -> None:
     atexit.register(_flush)
     _on_sigterm()
     watch_multiprocessing(rundir, lambda: current_slot(rundir), take)
+
+
+def _regions(config: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    """Return file -> its scope regions (None: whole file) from the run's config."""
+    given = config.get("regions") or {}
+    return {
+        file: None if given.get(file) is None else tuple(tuple(span) for span in given[file])
+        for file in files
+    }
 
 
 class _ChildDoubles:

@@ -15,13 +15,17 @@ import os
 import shutil
 import sysconfig
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_invariants.model import Outcome, TestEvidence
 from pytest_invariants.observe import child
 from pytest_invariants.observe.importwatch import when_imported
 from pytest_invariants.results import evidence_from_dict
+
+if TYPE_CHECKING:
+    from pytest_invariants.observe.recorder import Regions
 
 __all__ = ["PTH_LINE", "PTH_NAME", "ChildWatch", "install_startup_hook"]
 
@@ -51,8 +55,10 @@ def install_startup_hook(site_packages: str | None = None) -> str | None:
 class ChildWatch:
     """Hand each test's slot to the children it starts, and read back what they saw."""
 
-    def __init__(self, files: Sequence[str], take: child.Take, rootdir: str = "") -> None:
-        self._files = list(files)
+    def __init__(
+        self, files: Sequence[str] | Mapping[str, Regions], take: child.Take, rootdir: str = ""
+    ) -> None:
+        self._regions = dict(files) if isinstance(files, Mapping) else dict.fromkeys(files)
         self._rootdir = rootdir  # where a fresh child tells test code from production
         self._take = take
         self._rundir: str | None = None
@@ -67,7 +73,7 @@ class ChildWatch:
         """Create the run folder, the start-up hook and the multiprocessing watch."""
         self.problem = install_startup_hook()
         self._rundir = tempfile.mkdtemp(prefix="pytest-invariants-children-")
-        config = {"files": self._files, "rootdir": self._rootdir}
+        config = {"files": list(self._regions), "regions": self._regions, "rootdir": self._rootdir}
         Path(self._rundir, "config.json").write_text(json.dumps(config), encoding="utf-8")
         # The current slot lives in a shared page: setting it is a memory write, and
         # a child reads the latest value even from an environment copied at import.

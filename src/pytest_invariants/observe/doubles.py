@@ -37,6 +37,7 @@ import pytest
 
 from pytest_invariants.model import DoubleKind, DoubleRecord, MockCall, ObjectRef
 from pytest_invariants.observe import mockhooks as _mockhooks
+from pytest_invariants.observe.importwatch import Undo, when_imported
 from pytest_invariants.observe.mockhooks import MISSING, MockHooks, Replacement, mock_hooks_for
 from pytest_invariants.observe.monkeypatchhooks import MonkeyPatchHooks
 
@@ -172,6 +173,7 @@ class DoubleObserver:
         self._library_made: dict[DoubleRecord, int] = {}
         self.test_location = ""  # `path:line` of the running test (set by the gatherer)
         self._mock_hooks: list[MockHooks] = []
+        self._mock_watch: Undo | None = None  # removes the wait for unittest.mock
         self._mp_hooks: MonkeyPatchHooks | None = None
         self._call_skip: frozenset[str] = frozenset()
         self._lock = threading.RLock()
@@ -195,7 +197,9 @@ class DoubleObserver:
         """Hook unittest.mock, the `mock` backport when imported, and MonkeyPatch."""
         if self._mp_hooks is not None:
             return
-        self._add_mock_hooks("unittest.mock")
+        # Hooked when the suite imports it, never imported by us: unittest.mock imports
+        # asyncio (~40 ms and thousands of objects the garbage collector then walks).
+        self._mock_watch = when_imported("unittest.mock", self._hook_unittest_mock)
         self._add_mock_hooks("mock")
         self._mp_hooks = MonkeyPatchHooks(_pytest.monkeypatch)
         self._mp_hooks.install(self)
@@ -206,6 +210,9 @@ class DoubleObserver:
         if self._mp_hooks is not None:
             self._mp_hooks.uninstall()
             self._mp_hooks = None
+        if self._mock_watch is not None:
+            self._mock_watch()
+            self._mock_watch = None
         while self._mock_hooks:
             self._mock_hooks.pop().uninstall()
 
@@ -411,6 +418,11 @@ class DoubleObserver:
             self._warnings[message] = None
 
     # -- hooks --------------------------------------------------------------
+
+    def _hook_unittest_mock(self, _module: types.ModuleType) -> list[Undo]:
+        if not any(h.label == "unittest.mock" for h in self._mock_hooks):
+            self._add_mock_hooks("unittest.mock")
+        return []  # uninstall() undoes every mock hook
 
     def _add_mock_hooks(self, name: str) -> None:
         hooks = mock_hooks_for(name)

@@ -33,10 +33,10 @@ from pytest_invariants.observe.child import Evidence
 from pytest_invariants.observe.children import ChildWatch
 from pytest_invariants.observe.choose import make_recorder
 from pytest_invariants.observe.doubles import DoubleObserver
-from pytest_invariants.observe.recorder import LineRecorder
+from pytest_invariants.observe.recorder import LineRecorder, Regions
 from pytest_invariants.results import evidence_to_dict
 
-__all__ = ["DetectorReporter", "EvidenceGatherer", "scope_files"]
+__all__ = ["DetectorReporter", "EvidenceGatherer", "scope_files", "scope_regions"]
 
 
 def scope_files(invariant_set: InvariantSet, rootdir: Path) -> dict[str, str]:
@@ -46,6 +46,22 @@ def scope_files(invariant_set: InvariantSet, rootdir: Path) -> dict[str, str]:
         for entry in inv.code:
             files[os.path.realpath(rootdir / entry.file)] = entry.file
     return files
+
+
+def scope_regions(invariant_set: InvariantSet, rootdir: Path) -> dict[str, Regions]:
+    """Return {absolute real path: its entries' line spans, or None for the whole file}."""
+    spans: dict[str, list[tuple[int, int]] | None] = {}
+    for inv in invariant_set.invariants:
+        for entry in inv.code:
+            path = os.path.realpath(rootdir / entry.file)
+            known = spans.setdefault(path, [])
+            if entry.lines is None or known is None:
+                spans[path] = None
+            else:
+                known.append(entry.lines)
+    return {
+        path: None if found is None else tuple(sorted(set(found))) for path, found in spans.items()
+    }
 
 
 def scope_module(entry: ScopeEntry) -> str | None:
@@ -175,6 +191,7 @@ class EvidenceGatherer:
         self._child_problems: tuple[str, ...] = ()
         self._child_problems_seen: set[str] = set()
         self._files = scope_files(invariant_set, rootdir)
+        self._regions = scope_regions(invariant_set, rootdir)
         self._doubles = DoubleObserver(rootdir, list(self._files))
         self._reads = _ReadNames(invariant_set)
         tests = TestFiles(
@@ -199,7 +216,7 @@ class EvidenceGatherer:
         if self._files and self._watch_children and self._children is None:
             # Before collection: an environment copied at import still reaches children.
             self._children = ChildWatch(
-                list(self._files), self._take_for_child, rootdir=str(self._rootdir)
+                self._regions, self._take_for_child, rootdir=str(self._rootdir)
             )
             self._children.install()
 
@@ -207,7 +224,7 @@ class EvidenceGatherer:
         """Instrument the scope code; called after collection imported it."""
         if self._files and self._recorder is None:
             cache = self._rootdir / ".invariants" / "probes"
-            self._recorder = make_recorder(list(self._files), cache_dir=cache)
+            self._recorder = make_recorder(self._regions, cache_dir=cache)
             self._recorder.start()
         self._assignments.begin_test()  # the originals, before any fixture runs
 

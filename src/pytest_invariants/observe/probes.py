@@ -17,7 +17,7 @@ import bisect
 import operator
 import sys
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +29,7 @@ from pytest_invariants.observe import recorder as _recorder_module
 from pytest_invariants.observe.codecache import CodeCache
 from pytest_invariants.observe.recorder import (
     PROBES,
+    Regions,
     ScopeRecorder,
     code_tree,
     tree_statement_starts,
@@ -64,7 +65,9 @@ class ProbeRecorder(ScopeRecorder):
 
     name = PROBES
 
-    def __init__(self, files: Iterable[str], cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, files: Iterable[str] | Mapping[str, Regions], cache_dir: Path | None = None
+    ) -> None:
         super().__init__(files)
         builders = [__file__, _BUILDER]
         self._code_cache = CodeCache(cache_dir, builders) if cache_dir is not None else None

@@ -28,7 +28,7 @@ import inspect
 import os
 import sys
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property, partial, partialmethod
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -41,6 +41,7 @@ __all__ = [
     "PROBES",
     "SYSMON",
     "LineRecorder",
+    "Regions",
     "ScopeRecorder",
     "statement_starts",
     "tree_statement_starts",
@@ -48,6 +49,10 @@ __all__ = [
 
 SYSMON: Final = "sys.monitoring"
 PROBES: Final = "probes"
+
+# The (first, last) line spans of a scope file that invariants name, or None for the
+# whole file (a module or file entry).
+Regions = tuple[tuple[int, int], ...] | None
 
 
 class LineRecorder(Protocol):
@@ -82,8 +87,12 @@ class ScopeRecorder:
 
     name: str = ""
 
-    def __init__(self, files: Iterable[str]) -> None:
-        self._scope: dict[str, str] = {os.path.realpath(f): f for f in files}
+    def __init__(self, files: Iterable[str] | Mapping[str, Regions]) -> None:
+        # Only functions that overlap a file's regions are observed: the other code of a
+        # scope file (a big module with one scope function) runs at full speed.
+        regions = dict(files) if isinstance(files, Mapping) else dict.fromkeys(files)
+        self._regions: dict[str, Regions] = regions
+        self._scope: dict[str, str] = {os.path.realpath(f): f for f in regions}
         self._file_of: dict[str, str | None] = {}
         self._problems: list[str] = []
         self._finder: PostImportHook | None = None
@@ -201,9 +210,21 @@ class ScopeRecorder:
         seen = {id(f) for fs in found.values() for f in fs}
         for func in functions:
             file = self.scope_file(func.__code__.co_filename)
-            if file is not None and id(func) not in seen:
+            if file is not None and id(func) not in seen and self._overlaps(file, func):
                 seen.add(id(func))
                 found.setdefault(file, []).append(func)
+
+    def _overlaps(self, file: str, func: types.FunctionType) -> bool:
+        """Return True when `func`'s lines meet a region of `file` (or it has none)."""
+        regions = self._regions.get(file)
+        if regions is None:
+            return True
+        # Overlap, not containment: a scope function nested in `func` is reached only
+        # through `func`'s code (its co_consts), so `func` is observed too.
+        code = func.__code__
+        first = code.co_firstlineno
+        last = max((line for *_, line in code.co_lines() if line is not None), default=first)
+        return any(low <= last and first <= high for low, high in regions)
 
     def _by_statement(self, grouped: dict[str, list[int]]) -> dict[str, LineSet]:
         """Return file -> lines, each line mapped to its statement's first line."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from pytest_invariants.model import LineSet
-from pytest_invariants.observe.recorder import SYSMON, ScopeRecorder, code_tree
+from pytest_invariants.observe.recorder import SYSMON, Regions, ScopeRecorder, code_tree
 
 __all__ = ["TOOL_IDS", "TOOL_NAME", "SysMonRecorder", "free_tool_id"]
 
@@ -42,7 +42,7 @@ class SysMonRecorder(ScopeRecorder):
 
     name = SYSMON
 
-    def __init__(self, files: Iterable[str]) -> None:
+    def __init__(self, files: Iterable[str] | Mapping[str, Regions]) -> None:
         super().__init__(files)
         self._tool: int | None = None
         # Code objects compare by value (two identical functions are ==):
