@@ -71,7 +71,12 @@ def test_a_run_without_mocks_never_imports_unittest_mock(pytester: pytest.Pytest
     assert "LOADED \n" in done.stdout, done.stdout
 
 
-def test_a_mock_imported_inside_a_test_is_still_seen(pytester: pytest.Pytester) -> None:
+def test_a_mock_imported_inside_a_test_is_still_seen(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No plugin imports unittest.mock first (respx and pytest-mock do): the hooks go in
+    # while the test's own import runs, when `unittest` has no `mock` attribute yet.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     _project(
         pytester,
         """
@@ -84,6 +89,6 @@ def test_a_mock_imported_inside_a_test_is_still_seen(pytester: pytest.Pytester) 
                 assert calc.total([1, 2]) == 3
         """,
     )
-    result, data = run(pytester)
+    result, data = run(pytester, "-p", "pytest_invariants.pytest_plugin.hooks")
     result.assert_outcomes(passed=1)
     assert statuses(data) == {"R-1": "mock-only"}

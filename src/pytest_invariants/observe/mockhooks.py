@@ -287,12 +287,12 @@ def _underlying(obj: object) -> object:
 
 
 def mock_hooks_for(name: str) -> MockHooks | None:
-    """Return hooks for `unittest.mock`, or for the `mock` backport once it is imported."""
+    """Return hooks for `unittest.mock` or the `mock` backport once the suite imported it."""
     if name == "unittest.mock":
-        # Only once the suite imports it (importwatch): we never import it ourselves.
-        import unittest.mock
-
-        return MockHooks(unittest.mock, "unittest.mock")
+        # From sys.modules, never `import unittest.mock`: we never import it ourselves, and
+        # while it is being imported (importwatch calls us then) `unittest` has no `mock` yet.
+        found = sys.modules.get("unittest.mock")
+        return None if found is None else MockHooks(found, "unittest.mock")
     module = sys.modules.get("mock.mock")
     if module is None or not hasattr(module, "_patch"):
         return None
