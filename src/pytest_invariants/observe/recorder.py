@@ -25,6 +25,7 @@ import contextlib
 import gc
 import importlib.machinery
 import inspect
+import operator
 import os
 import sys
 import types
@@ -200,8 +201,12 @@ class ScopeRecorder:
             if isinstance(file, str) and self.scope_file(file) is not None:
                 self._sort_in(_module_functions(module), found)
         # Functions kept only in registries, caches or instances are invisible
-        # from module namespaces; the heap holds every live one.
-        self._sort_in(_heap_functions(), found)
+        # from module namespaces; the heap holds every live one. Thousands of them:
+        # their files are read in C and each distinct file is asked about once.
+        heap = _heap_functions()
+        files = list(map(_FILE_OF, heap))
+        ours = {name for name in set(files) if self.scope_file(name) is not None}
+        self._sort_in([func for func, name in zip(heap, files, strict=True) if name in ours], found)
         return found
 
     def _sort_in(
@@ -223,8 +228,13 @@ class ScopeRecorder:
         # through `func`'s code (its co_consts), so `func` is observed too.
         code = func.__code__
         first = code.co_firstlineno
+        if any(low <= first <= high for low, high in regions):
+            return True  # the usual hit, without walking the code's line table
+        later = [low for low, _ in regions if low > first]
+        if not later:
+            return False
         last = max((line for *_, line in code.co_lines() if line is not None), default=first)
-        return any(low <= last and first <= high for low, high in regions)
+        return min(later) <= last
 
     def _by_statement(self, grouped: dict[str, list[int]]) -> dict[str, LineSet]:
         """Return file -> lines, each line mapped to its statement's first line."""
@@ -268,6 +278,7 @@ def _module_stem(path: str) -> str:
 
 # -- finding the code of a module -------------------------------------------
 
+_FILE_OF: Final = operator.attrgetter("__code__.co_filename")
 # A class's namespace, read through type's own descriptor (no metaclass can intercept it).
 _CLASS_DICT: Final[Any] = vars(type)["__dict__"]
 
@@ -336,11 +347,10 @@ def _wrapper_links(obj: object) -> list[object]:
     return []
 
 
-def _heap_functions() -> Iterator[types.FunctionType]:
-    """Yield every function object alive in the process."""
-    for obj in gc.get_objects():
-        if type(obj) is types.FunctionType:
-            yield obj
+def _heap_functions() -> list[types.FunctionType]:
+    """Return every function object alive in the process."""
+    function = types.FunctionType
+    return [obj for obj in gc.get_objects() if type(obj) is function]
 
 
 def code_tree(code: types.CodeType) -> Iterator[types.CodeType]:
