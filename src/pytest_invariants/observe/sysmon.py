@@ -7,7 +7,7 @@ set off and on again, which re-arms their lines and keeps the data exact per
 test (a line run again by a later test counts again). Not ``restart_events()``:
 it re-arms every tool's events and makes *every* code object the next test runs
 (pytest's own, the suite's) re-check its instrumentation, about 50 ns each per
-test; tomlkit's suite paid most of its overhead on 3.12 for it.
+test (tomlkit's 1,203 tests: 0.1-0.2 s of CPU).
 Measured at 1.04x on 3.12 (docs/performance.md), against 3-4x for coverage
 contexts, with the same (test, line) pairs.
 """
