@@ -226,3 +226,33 @@ def test_a_corrupt_yaml_cache_is_a_miss(pytester: pytest.Pytester) -> None:
     cache.write_text(json.dumps(stored))
     found = _load(pytester)
     assert found["YAML"] == "True" and found["TITLES"] == "['Big orders get ten off']"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_cache_file_that_is_a_fifo_or_a_folder_is_a_miss(
+    pytester: pytest.Pytester, kind: str
+) -> None:
+    import os
+    import shutil
+
+    _project(pytester)
+    cold = _run(pytester)
+    caches = [
+        path
+        for path in (pytester.path / ".invariants").rglob("*")
+        if path.is_file() and path.name not in ("results.json", ".gitignore")
+    ]
+    assert {"scope-cache.json", "yaml-cache.json"} <= {path.name for path in caches}
+    for path in caches:
+        path.unlink()
+        if kind == "fifo":
+            os.mkfifo(path)  # a plain read would block for ever
+        else:
+            path.mkdir()
+    result = pytester.runpytest_subprocess("--invariants", "-p", "no:cacheprovider", timeout=120)
+    assert result.ret == 0, result.stdout.str()
+    warm = json.loads((pytester.path / ".invariants/results.json").read_text())
+    assert _lines(warm) == _lines(cold)
+    for path in caches:
+        if path.is_dir():
+            shutil.rmtree(path)

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -28,10 +29,32 @@ from typing import Any, Final
 
 from pytest_invariants import __version__
 
-__all__ = ["CACHE_FILE", "FactsCache", "analysis_version"]
+__all__ = ["CACHE_FILE", "FactsCache", "analysis_version", "read_cache_file"]
 
 CACHE_FILE: Final = Path(".invariants") / "scope-cache.json"
 _FORMAT: Final = 2  # 2: reads carry the origin of a function-local import
+
+
+def read_cache_file(path: Path) -> bytes | None:
+    """Return the bytes of the regular file `path`, or None (missing, a folder, a device).
+
+    A cache path is anything a user or a tool left in `.invariants/`: a FIFO there
+    would block a plain read for ever, so the file is opened without blocking and
+    checked before it is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            return stream.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def analysis_version(modules: Iterable[str]) -> str:
@@ -98,9 +121,10 @@ class FactsCache:
     def _read(self) -> dict[str, Any]:
         if self._path is None:
             return {}
+        raw = read_cache_file(self._path)
         try:
-            data = json.loads(self._path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(raw.decode("utf-8")) if raw is not None else None
+        except ValueError:  # UnicodeDecodeError is a ValueError
             return {}
         if not isinstance(data, dict) or data.get("analysis") != self._analysis:
             return {}

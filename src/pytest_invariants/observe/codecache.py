@@ -29,6 +29,8 @@ from typing import Final
 
 import pytest
 
+from pytest_invariants.load.scopecache import read_cache_file
+
 __all__ = ["CodeCache"]
 
 _SUFFIX: Final = ".marshal"
@@ -68,7 +70,7 @@ class CodeCache:
         """Return the cached pair for this exact input, or None."""
         _, path = self._paths(data, filename, index, rewritten)
         try:
-            pair = marshal.loads(path.read_bytes())
+            pair = marshal.loads(read_cache_file(path) or b"")
         except (OSError, ValueError, EOFError, TypeError):
             return None
         if (
@@ -88,7 +90,7 @@ class CodeCache:
         """Return the cached `statement_starts` of this exact source, or None."""
         _, path = self._paths(data, filename, -1, False)
         try:
-            starts = marshal.loads(path.read_bytes())
+            starts = marshal.loads(read_cache_file(path) or b"")
         except (OSError, ValueError, EOFError, TypeError):
             return None
         if isinstance(starts, dict) and all(
