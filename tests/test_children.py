@@ -210,7 +210,7 @@ def test_a_childs_file_reaches_its_test_once_and_a_broken_one_only_warns(tmp_pat
     scope = tmp_path / "m.py"
     scope.write_text("def f():\n    return 1\n")
     outer = os.environ.get(child.VAR)  # set when this suite runs under --invariants
-    watch = ChildWatch([str(scope)], lambda: ({}, [], [], []))
+    watch = ChildWatch({str(scope): None}, lambda: ({}, [], [], []))
     watch.install()
     try:
         rundir = os.environ[child.VAR]

@@ -330,11 +330,11 @@ class _Builder:
         self._documents = 0
         self._total = 0
         self._plain: dict[str, tuple[str, Scalar]] = {}
-        self._yaml = _parts().yaml
+        self._pyyaml = _parts()
 
     def feed(self, event: yaml.Event) -> None:
         """Consume one parser event."""
-        pyyaml = self._yaml
+        pyyaml = self._pyyaml.yaml
         # Scalars are most events: test for them first, by exact type.
         if type(event) is pyyaml.ScalarEvent:
             scalar = cast("yaml.ScalarEvent", event)
@@ -380,7 +380,9 @@ class _Builder:
         if tag in (None, "!"):
             # The stubs leave `resolve` untyped; it returns the tag as a str.
             tag = str(
-                _parts().resolver.resolve(_parts().yaml.ScalarNode, event.value, event.implicit)
+                self._pyyaml.resolver.resolve(
+                    self._pyyaml.yaml.ScalarNode, event.value, event.implicit
+                )
             )
             if event.tag == "!":
                 tag = _TAG + "str"
@@ -399,17 +401,17 @@ class _Builder:
         """Build the plain value of a scalar; dates and binary stay as written."""
         if tag not in _TYPED_TAGS:
             return str(event.value)
-        node = _parts().yaml.ScalarNode(tag, event.value)
+        node = self._pyyaml.yaml.ScalarNode(tag, event.value)
         try:
             if tag == _TAG + "null":
                 return None
             if tag == _TAG + "bool":
-                return bool(_parts().constructor.construct_yaml_bool(node))
+                return bool(self._pyyaml.constructor.construct_yaml_bool(node))
             if tag == _TAG + "int":
-                return int(_parts().constructor.construct_yaml_int(node))
+                return int(self._pyyaml.constructor.construct_yaml_int(node))
             if tag == _TAG + "float":
-                return float(_parts().constructor.construct_yaml_float(node))
-        except (ValueError, TypeError, _parts().yaml.YAMLError):
+                return float(self._pyyaml.constructor.construct_yaml_float(node))
+        except (ValueError, TypeError, self._pyyaml.yaml.YAMLError):
             self._fail(
                 event,
                 f"cannot read the number {event.value[:40]!r}",
@@ -442,7 +444,7 @@ class _Builder:
                 f"values are nested more than {MAX_DEPTH} levels deep",
                 "an invariants file nests only a few levels: flatten the document",
             )
-        kind = "seq" if isinstance(event, _parts().yaml.SequenceStartEvent) else "map"
+        kind = "seq" if isinstance(event, self._pyyaml.yaml.SequenceStartEvent) else "map"
         tag = event.tag or _TAG + kind
         if tag not in _COLLECTION_TAGS and tag != "!":
             self._fail(

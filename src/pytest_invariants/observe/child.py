@@ -164,10 +164,11 @@ def start() -> None:
         slot = current_slot(rundir)
         with open(os.path.join(rundir, "config.json"), encoding="utf-8") as stream:
             config = json.load(stream)
-        files = [str(f) for f in config["files"]]
+        regions = _regions(config)
+        files = list(regions)
         from pytest_invariants.observe.choose import make_recorder
 
-        recorder = make_recorder(_regions(config, files))
+        recorder = make_recorder(regions)
         recorder.start()
         recorder.begin_test()
         doubles = _ChildDoubles(str(config.get("rootdir") or ""), files)
@@ -192,12 +193,11 @@ def start() -> None:
     watch_multiprocessing(rundir, lambda: current_slot(rundir), take)
 
 
-def _regions(config: dict[str, Any], files: list[str]) -> dict[str, Any]:
-    """Return file -> its scope regions (None: whole file) from the run's config."""
-    given = config.get("regions") or {}
+def _regions(config: dict[str, Any]) -> dict[str, Any]:
+    """Return scope file -> its entries' spans (None: the whole file) from the run's config."""
     return {
-        file: None if given.get(file) is None else tuple(tuple(span) for span in given[file])
-        for file in files
+        str(file): None if spans is None else tuple(tuple(span) for span in spans)
+        for file, spans in config["regions"].items()
     }
 
 

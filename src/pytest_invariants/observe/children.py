@@ -15,7 +15,7 @@ import os
 import shutil
 import sysconfig
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,10 +55,8 @@ def install_startup_hook(site_packages: str | None = None) -> str | None:
 class ChildWatch:
     """Hand each test's slot to the children it starts, and read back what they saw."""
 
-    def __init__(
-        self, files: Sequence[str] | Mapping[str, Regions], take: child.Take, rootdir: str = ""
-    ) -> None:
-        self._regions = dict(files) if isinstance(files, Mapping) else dict.fromkeys(files)
+    def __init__(self, files: Mapping[str, Regions], take: child.Take, rootdir: str = "") -> None:
+        self._regions = dict(files)  # scope file -> its entries' spans (None: whole file)
         self._rootdir = rootdir  # where a fresh child tells test code from production
         self._take = take
         self._rundir: str | None = None
@@ -73,7 +71,7 @@ class ChildWatch:
         """Create the run folder, the start-up hook and the multiprocessing watch."""
         self.problem = install_startup_hook()
         self._rundir = tempfile.mkdtemp(prefix="pytest-invariants-children-")
-        config = {"files": list(self._regions), "regions": self._regions, "rootdir": self._rootdir}
+        config = {"regions": self._regions, "rootdir": self._rootdir}
         Path(self._rundir, "config.json").write_text(json.dumps(config), encoding="utf-8")
         # The current slot lives in a shared page: setting it is a memory write, and
         # a child reads the latest value even from an environment copied at import.

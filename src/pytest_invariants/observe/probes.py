@@ -17,7 +17,7 @@ import bisect
 import operator
 import sys
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -65,9 +65,7 @@ class ProbeRecorder(ScopeRecorder):
 
     name = PROBES
 
-    def __init__(
-        self, files: Iterable[str] | Mapping[str, Regions], cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, files: Mapping[str, Regions], cache_dir: Path | None = None) -> None:
         super().__init__(files)
         builders = [__file__, _BUILDER]
         self._code_cache = CodeCache(cache_dir, builders) if cache_dir is not None else None

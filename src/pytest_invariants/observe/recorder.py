@@ -88,12 +88,11 @@ class ScopeRecorder:
 
     name: str = ""
 
-    def __init__(self, files: Iterable[str] | Mapping[str, Regions]) -> None:
+    def __init__(self, files: Mapping[str, Regions]) -> None:
         # Only functions that overlap a file's regions are observed: the other code of a
         # scope file (a big module with one scope function) runs at full speed.
-        regions = dict(files) if isinstance(files, Mapping) else dict.fromkeys(files)
-        self._regions: dict[str, Regions] = regions
-        self._scope: dict[str, str] = {os.path.realpath(f): f for f in regions}
+        self._regions: dict[str, Regions] = dict(files)
+        self._scope: dict[str, str] = {os.path.realpath(f): f for f in files}
         self._file_of: dict[str, str | None] = {}
         self._problems: list[str] = []
         self._finder: PostImportHook | None = None

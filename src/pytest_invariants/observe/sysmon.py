@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from pytest_invariants.model import LineSet
@@ -46,7 +46,7 @@ class SysMonRecorder(ScopeRecorder):
 
     name = SYSMON
 
-    def __init__(self, files: Iterable[str] | Mapping[str, Regions]) -> None:
+    def __init__(self, files: Mapping[str, Regions]) -> None:
         super().__init__(files)
         self._tool: int | None = None
         # Code objects compare by value (two identical functions are ==):
